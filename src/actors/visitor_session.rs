@@ -1,0 +1,327 @@
+//! One actor per visitor socket: it authenticates the widget token in `hello`, binds the socket
+//! to its conversation's actor, rate-limits what the visitor sends, and writes pushed frames to
+//! the socket. If the conversation's actor goes away it rebinds and catches up from the last
+//! seq it delivered, so nothing is missed.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web_actors::ws;
+use bytestring::ByteString;
+use chrono::Utc;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::watch;
+
+use super::conversation::{
+    By, Conversation, Join, JoinReply, Leave, MarkRead, Origin, PostMessage, Rate, Typing,
+};
+use super::registry::ConversationRegistry;
+use super::socket::{self, SocketState, TextSession};
+use crate::auth::hash_token;
+use crate::config::Config;
+use crate::db::{sessions, DbPool};
+use crate::domain::EventKind;
+use crate::error::{AppError, AppResult};
+use crate::ids::{ContactId, ConversationId, SessionId};
+use crate::protocol::{decode, VisitorFrame};
+
+const REBIND_RETRY: Duration = Duration::from_secs(1);
+
+/// What every session needs; cloned into each.
+#[derive(Clone)]
+pub struct SessionDeps {
+    pub pool: DbPool,
+    pub registry: Arc<ConversationRegistry>,
+    pub router: Addr<super::router::Router>,
+    pub config: Arc<Config>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// A frame for this visitor, already serialized; `seq` is set for conversation events.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct VisitorPush {
+    pub frame: ByteString,
+    pub seq: Option<i64>,
+}
+
+enum Phase {
+    AwaitingHello,
+    Greeting,
+    Joined(Bound),
+}
+
+struct Bound {
+    conversation: ConversationId,
+    contact: ContactId,
+    addr: Addr<Conversation>,
+}
+
+pub struct VisitorSession {
+    id: SessionId,
+    deps: SessionDeps,
+    socket: SocketState,
+    limiter: DefaultDirectRateLimiter,
+    phase: Phase,
+    /// The highest event seq written to this socket.
+    delivered: i64,
+}
+
+impl VisitorSession {
+    pub fn new(deps: SessionDeps) -> Self {
+        let per_sec =
+            NonZeroU32::new(deps.config.visitor_messages_per_sec).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(deps.config.visitor_burst).unwrap_or(per_sec);
+        VisitorSession {
+            id: SessionId::new(),
+            socket: SocketState::new(deps.config.max_frame_bytes),
+            limiter: RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst)),
+            phase: Phase::AwaitingHello,
+            delivered: 0,
+            deps,
+        }
+    }
+
+    fn hello(
+        &mut self,
+        token: String,
+        last_seq: Option<i64>,
+        named: Option<ConversationId>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        self.phase = Phase::Greeting;
+        let pool = self.deps.pool.clone();
+        let registry = self.deps.registry.clone();
+        let recipient = ctx.address().recipient();
+        let session = self.id;
+        let greet = async move {
+            let (conversation, contact) = {
+                let mut conn = pool.get().await?;
+                sessions::widget_by_token(&mut conn, &hash_token(&token), Utc::now())
+                    .await?
+                    .ok_or_else(|| AppError::Unauthorized("invalid or expired token".into()))?
+            };
+            if named.is_some_and(|n| n != conversation) {
+                return Err(AppError::Forbidden(
+                    "the token belongs to another conversation".into(),
+                ));
+            }
+            let addr = registry.get_or_start(conversation);
+            let reply = addr
+                .send(Join {
+                    session,
+                    contact,
+                    recipient,
+                    last_seq,
+                    rejoin: false,
+                })
+                .await??;
+            AppResult::Ok((
+                Bound {
+                    conversation,
+                    contact,
+                    addr,
+                },
+                reply,
+            ))
+        };
+        ctx.wait(
+            fut::wrap_future::<_, Self>(greet).map(|result, act, ctx| match result {
+                Ok((bound, reply)) => {
+                    act.phase = Phase::Joined(bound);
+                    act.joined(reply, ctx);
+                }
+                Err(e) => {
+                    act.phase = Phase::AwaitingHello;
+                    socket::send_error::<Self>(ctx, &e, None);
+                }
+            }),
+        );
+    }
+
+    fn joined(&mut self, reply: JoinReply, ctx: &mut ws::WebsocketContext<Self>) {
+        // Replayed events are still queued in the mailbox; they will advance this.
+        self.delivered = reply.from;
+        let mut alive = reply.alive;
+        let gone = async move {
+            // Nothing is ever sent on this channel: it only closes when the actor is dropped.
+            let _ = alive.changed().await;
+        };
+        ctx.spawn(fut::wrap_future::<_, Self>(gone).map(|(), act, ctx| act.rebind(ctx)));
+    }
+
+    /// The conversation's actor stopped or died: bind to its successor and catch up.
+    fn rebind(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let Phase::Joined(bound) = &self.phase else {
+            return;
+        };
+        let addr = self.deps.registry.get_or_start(bound.conversation);
+        let join = Join {
+            session: self.id,
+            contact: bound.contact,
+            recipient: ctx.address().recipient(),
+            last_seq: Some(self.delivered),
+            rejoin: true,
+        };
+        let target = addr.clone();
+        ctx.spawn(
+            addr.send(join)
+                .into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok(Ok(reply)) => {
+                        if let Phase::Joined(bound) = &mut act.phase {
+                            bound.addr = target;
+                        }
+                        act.joined(reply, ctx);
+                    }
+                    _ => {
+                        ctx.run_later(REBIND_RETRY, |act, ctx| act.rebind(ctx));
+                    }
+                }),
+        );
+    }
+
+    fn on_frame(&mut self, frame: VisitorFrame, ctx: &mut ws::WebsocketContext<Self>) {
+        let bound = match (&self.phase, frame) {
+            (
+                Phase::AwaitingHello,
+                VisitorFrame::Hello {
+                    token,
+                    last_seq,
+                    conversation_id,
+                },
+            ) => {
+                return self.hello(token, last_seq, conversation_id, ctx);
+            }
+            (Phase::Joined(_) | Phase::Greeting, VisitorFrame::Hello { .. }) => {
+                return socket::send_error::<Self>(
+                    ctx,
+                    &AppError::InvalidFrame("hello was already received".into()),
+                    None,
+                );
+            }
+            (Phase::Joined(bound), frame) => (bound, frame),
+            (_, _) => {
+                return socket::send_error::<Self>(
+                    ctx,
+                    &AppError::Unauthorized("send hello with a valid token first".into()),
+                    None,
+                );
+            }
+        };
+        let (bound, frame) = bound;
+        let by = By::Visitor(bound.contact);
+        let addr = bound.addr.clone();
+        match frame {
+            VisitorFrame::Hello { .. } => {}
+            VisitorFrame::Message {
+                client_id,
+                text,
+                conversation_id,
+            } => {
+                if conversation_id.is_some_and(|c| c != bound.conversation) {
+                    let err = AppError::Forbidden("not your conversation".into());
+                    return socket::send_error::<Self>(ctx, &err, Some(&client_id));
+                }
+                if self.limiter.check().is_err() {
+                    return socket::send_error::<Self>(
+                        ctx,
+                        &AppError::RateLimited,
+                        Some(&client_id),
+                    );
+                }
+                let post = PostMessage {
+                    by,
+                    kind: EventKind::Message,
+                    client_id: client_id.clone(),
+                    text,
+                    origin: Some(Origin::Visitor(ctx.address().recipient())),
+                };
+                ctx.spawn(
+                    addr.send(post)
+                        .into_actor(self)
+                        .map(move |result, _act, ctx| {
+                            if let Some(err) = socket::failure(result) {
+                                socket::send_error::<Self>(ctx, &err, Some(&client_id));
+                            }
+                        }),
+                );
+            }
+            VisitorFrame::Typing { active } => addr.do_send(Typing { by, active }),
+            VisitorFrame::Read { seq } => {
+                ctx.spawn(addr.send(MarkRead { by, seq }).into_actor(self).map(
+                    |result, _act, ctx| {
+                        if let Some(err) = socket::failure(result) {
+                            socket::send_error::<Self>(ctx, &err, None);
+                        }
+                    },
+                ));
+            }
+            VisitorFrame::Rate { score, comment } => {
+                let rate = Rate {
+                    contact: bound.contact,
+                    score,
+                    comment,
+                };
+                ctx.spawn(addr.send(rate).into_actor(self).map(|result, _act, ctx| {
+                    if let Some(err) = socket::failure(result) {
+                        socket::send_error::<Self>(ctx, &err, None);
+                    }
+                }));
+            }
+        }
+    }
+}
+
+impl Actor for VisitorSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        socket::start::<Self>(ctx, self.deps.shutdown.clone());
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        if let Phase::Joined(bound) = &self.phase {
+            bound.addr.do_send(Leave { session: self.id });
+        }
+    }
+}
+
+impl TextSession for VisitorSession {
+    fn socket(&mut self) -> &mut SocketState {
+        &mut self.socket
+    }
+
+    fn greeted(&self) -> bool {
+        matches!(self.phase, Phase::Joined(_))
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Self::Context) {
+        match decode::<VisitorFrame>(text) {
+            Ok(frame) => self.on_frame(frame, ctx),
+            Err(e) => socket::send_error::<Self>(ctx, &e, None),
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for VisitorSession {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        socket::incoming(self, item, ctx);
+    }
+}
+
+impl Handler<VisitorPush> for VisitorSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: VisitorPush, ctx: &mut Self::Context) {
+        if let Some(seq) = msg.seq {
+            if seq <= self.delivered {
+                return;
+            }
+            self.delivered = seq;
+        }
+        ctx.text(msg.frame);
+    }
+}

@@ -1,0 +1,170 @@
+//! Server configuration: defaults that work on a developer machine, overridden by an optional
+//! TOML file and then by environment variables (`SWITCHBOARD_*`, and `DATABASE_URL`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/switchboard";
+
+/// How operators are named to customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorDisplay {
+    /// Every operator appears under `support_name` ("Live Support").
+    Team,
+    /// Operators appear under their first name.
+    FirstName,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Never printed: it may carry a password.
+    #[serde(skip_serializing)]
+    pub database_url: Option<SecretString>,
+    pub listen: SocketAddr,
+    /// Extra origins allowed to open sockets, comma-separated; the server's own origin always is.
+    pub allowed_origins: String,
+    pub workers: usize,
+    pub db_pool_size: usize,
+    /// Seconds to wait for a pooled connection or a new one before answering `unavailable`.
+    pub db_timeout_secs: u64,
+    pub max_text_chars: usize,
+    pub max_frame_bytes: usize,
+    pub max_body_bytes: usize,
+    pub visitor_messages_per_sec: u32,
+    pub visitor_burst: u32,
+    /// Widget sessions one IP may open per minute.
+    pub sessions_per_ip_per_min: u32,
+    /// Login attempts one IP may make per minute.
+    pub logins_per_ip_per_min: u32,
+    pub operator_token_ttl_hours: i64,
+    pub widget_token_ttl_days: i64,
+    /// A resolved conversation reopens when the customer writes within this many hours.
+    pub reopen_window_hours: i64,
+    /// A Conversation actor with no sockets and no activity for this long stops.
+    pub conversation_idle_secs: u64,
+    pub conversation_threads: usize,
+    pub writer_concurrency: usize,
+    pub writer_max_batch: usize,
+    pub operator_display: OperatorDisplay,
+    pub support_name: String,
+    pub shutdown_timeout_secs: u64,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            allowed_origins: String::new(),
+            workers: 2,
+            db_pool_size: 16,
+            db_timeout_secs: 3,
+            max_text_chars: 2000,
+            max_frame_bytes: 64 * 1024,
+            max_body_bytes: 1024 * 1024,
+            visitor_messages_per_sec: 5,
+            visitor_burst: 10,
+            sessions_per_ip_per_min: 30,
+            logins_per_ip_per_min: 10,
+            operator_token_ttl_hours: 12,
+            widget_token_ttl_days: 30,
+            reopen_window_hours: 72,
+            conversation_idle_secs: 300,
+            conversation_threads: 2,
+            writer_concurrency: 4,
+            writer_max_batch: 500,
+            operator_display: OperatorDisplay::Team,
+            support_name: "Live Support".to_owned(),
+            shutdown_timeout_secs: 5,
+            log_format: "text".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        write!(
+            f,
+            "Config {{ database_url: *****, {} }}",
+            json.trim_start_matches('{')
+        )
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("SWITCHBOARD_").ignore(&["config"]))
+            .merge(Env::raw().only(&["DATABASE_URL"]));
+        figment.extract().map_err(Box::new)
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database_url
+            .as_ref()
+            .map(|s| s.expose_secret())
+            .unwrap_or(DEFAULT_DATABASE_URL)
+    }
+
+    pub fn with_database_url(mut self, url: &str) -> Config {
+        self.database_url = Some(SecretString::from(url.to_owned()));
+        self
+    }
+
+    pub fn allowed_origins(&self) -> Vec<String> {
+        self.allowed_origins
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter(|o| !o.is_empty())
+            .collect()
+    }
+
+    pub fn conversation_idle(&self) -> Duration {
+        Duration::from_secs(self.conversation_idle_secs.max(1))
+    }
+
+    pub fn db_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_timeout_secs.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_the_database_url() {
+        let config = Config::default().with_database_url("postgres://u:hunter2@db/x");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("*****"));
+    }
+
+    #[test]
+    fn origins_are_split_and_normalised() {
+        let config = Config {
+            allowed_origins: "https://A.example/, http://b.example:8080 ,,".into(),
+            ..Config::default()
+        };
+        assert_eq!(
+            config.allowed_origins(),
+            vec!["https://a.example", "http://b.example:8080"]
+        );
+    }
+}

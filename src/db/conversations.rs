@@ -1,0 +1,255 @@
+//! Queries over `conversations` (with their contact's alias) and `contacts`. The mutable columns
+//! of a conversation are its owning actor's snapshot; they change only through the event writer.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::schema::{assignments, contacts, conversations};
+use crate::domain::{Channel, ConversationStatus, Priority};
+use crate::ids::{ContactId, ConversationId, OperatorId};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = conversations, check_for_backend(diesel::pg::Pg))]
+pub struct ConversationRow {
+    pub id: ConversationId,
+    pub ticket: String,
+    pub contact_id: ContactId,
+    pub channel: Channel,
+    pub status: ConversationStatus,
+    pub priority: Priority,
+    pub level: i16,
+    pub assignee_id: Option<OperatorId>,
+    pub language: String,
+    pub category: Option<String>,
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub last_seq: i64,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub unanswered: i32,
+    pub visitor_read_seq: i64,
+    pub operator_read_seq: i64,
+    pub rating: Option<i16>,
+    pub rating_comment: Option<String>,
+    pub rated_at: Option<DateTime<Utc>>,
+}
+
+/// A conversation row with the alias its customer appears under.
+pub type WithAlias = (ConversationRow, String);
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = contacts)]
+pub struct NewContact<'a> {
+    pub id: ContactId,
+    pub alias: &'a str,
+    pub language: &'a str,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = conversations)]
+pub struct NewConversation<'a> {
+    pub id: ConversationId,
+    pub ticket: &'a str,
+    pub contact_id: ContactId,
+    pub channel: Channel,
+    pub status: ConversationStatus,
+    pub priority: Priority,
+    pub language: &'a str,
+    pub metadata: &'a serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_seq: i64,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub unanswered: i32,
+}
+
+/// The columns a Conversation actor owns, written together with its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub id: ConversationId,
+    pub status: ConversationStatus,
+    pub priority: Priority,
+    pub level: i16,
+    pub assignee_id: Option<OperatorId>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub last_seq: i64,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub unanswered: i32,
+    pub visitor_read_seq: i64,
+    pub operator_read_seq: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&ConversationRow> for Snapshot {
+    fn from(row: &ConversationRow) -> Self {
+        Snapshot {
+            id: row.id,
+            status: row.status,
+            priority: row.priority,
+            level: row.level,
+            assignee_id: row.assignee_id,
+            assigned_at: row.assigned_at,
+            first_response_at: row.first_response_at,
+            resolved_at: row.resolved_at,
+            closed_at: row.closed_at,
+            last_seq: row.last_seq,
+            last_message_at: row.last_message_at,
+            unanswered: row.unanswered,
+            visitor_read_seq: row.visitor_read_seq,
+            operator_read_seq: row.operator_read_seq,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+pub async fn insert_contact(conn: &mut AsyncPgConnection, new: &NewContact<'_>) -> QueryResult<()> {
+    diesel::insert_into(contacts::table)
+        .values(new)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, new: &NewConversation<'_>) -> QueryResult<()> {
+    diesel::insert_into(conversations::table)
+        .values(new)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: ConversationId) -> QueryResult<WithAlias> {
+    conversations::table
+        .inner_join(contacts::table)
+        .filter(conversations::id.eq(id))
+        .select((ConversationRow::as_select(), contacts::alias))
+        .first(conn)
+        .await
+}
+
+/// Whether the conversation's open assignment has already been answered.
+pub async fn open_assignment_answered(
+    conn: &mut AsyncPgConnection,
+    id: ConversationId,
+) -> QueryResult<bool> {
+    assignments::table
+        .filter(assignments::conversation_id.eq(id))
+        .filter(assignments::unassigned_at.is_null())
+        .select(assignments::first_response_at.is_not_null())
+        .first::<bool>(conn)
+        .await
+        .optional()
+        .map(|answered| answered.unwrap_or(false))
+}
+
+/// What the router needs of every open (pending or active) conversation at start-up.
+pub async fn open_for_routing(conn: &mut AsyncPgConnection) -> QueryResult<Vec<WithAlias>> {
+    conversations::table
+        .inner_join(contacts::table)
+        .filter(
+            conversations::status.eq_any([ConversationStatus::Pending, ConversationStatus::Active]),
+        )
+        .select((ConversationRow::as_select(), contacts::alias))
+        .load(conn)
+        .await
+}
+
+/// Which conversations a list may show.
+#[derive(Debug, Clone, Copy)]
+pub enum Visibility {
+    All,
+    /// An agent: the queue (pending) and what is assigned to them.
+    Agent(OperatorId),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<ConversationStatus>,
+    pub assignee: Option<OperatorId>,
+    /// Only conversations with no assignee.
+    pub unassigned: bool,
+}
+
+/// Position after which the next page starts: newest first, ties broken by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: ConversationId,
+}
+
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    visibility: Visibility,
+    filter: &ListFilter,
+    cursor: Option<ListCursor>,
+    limit: i64,
+) -> QueryResult<Vec<WithAlias>> {
+    let mut query = conversations::table
+        .inner_join(contacts::table)
+        .select((ConversationRow::as_select(), contacts::alias))
+        .order((conversations::created_at.desc(), conversations::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Visibility::Agent(me) = visibility {
+        query = query.filter(
+            conversations::status
+                .eq(ConversationStatus::Pending)
+                .or(conversations::assignee_id.eq(me)),
+        );
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(conversations::status.eq(status));
+    }
+    if let Some(assignee) = filter.assignee {
+        query = query.filter(conversations::assignee_id.eq(assignee));
+    }
+    if filter.unassigned {
+        query = query.filter(conversations::assignee_id.is_null());
+    }
+    if let Some(c) = cursor {
+        query = query.filter(
+            conversations::created_at
+                .lt(c.created_at)
+                .or(conversations::created_at
+                    .eq(c.created_at)
+                    .and(conversations::id.lt(c.id))),
+        );
+    }
+    query.load(conn).await
+}
+
+/// The open conversations an operator sees when their socket connects: the queue and their own
+/// (everything open, for supervisors and admins), newest first.
+pub async fn open_visible(
+    conn: &mut AsyncPgConnection,
+    visibility: Visibility,
+    limit: i64,
+) -> QueryResult<Vec<WithAlias>> {
+    let mut query = conversations::table
+        .inner_join(contacts::table)
+        .select((ConversationRow::as_select(), contacts::alias))
+        .order((conversations::created_at.desc(), conversations::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    query = match visibility {
+        Visibility::All => query.filter(
+            conversations::status.eq_any([ConversationStatus::Pending, ConversationStatus::Active]),
+        ),
+        Visibility::Agent(me) => query.filter(
+            conversations::status
+                .eq(ConversationStatus::Pending)
+                .or(conversations::status
+                    .eq(ConversationStatus::Active)
+                    .and(conversations::assignee_id.eq(me))),
+        ),
+    };
+    query.load(conn).await
+}

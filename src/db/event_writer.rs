@@ -1,0 +1,239 @@
+//! The batching writer. Conversation actors hand it their new events and snapshot; it commits
+//! the work of many conversations in one transaction and tells each caller once its part is
+//! durable. Each conversation has at most one write in flight (its actor waits for the result),
+//! so batches running in parallel never touch the same conversation.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{Array, BigInt, Int4, Nullable, SmallInt, Text, Timestamptz};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use uuid::Uuid;
+
+use super::conversations::Snapshot;
+use super::events::EventRow;
+use super::schema::{assignments, events};
+use super::DbPool;
+use crate::domain::AssignmentKind;
+use crate::error::{AppError, AppResult};
+use crate::ids::{ConversationId, OperatorId};
+
+/// Jobs waiting beyond this many make callers wait: backpressure instead of unbounded memory.
+const QUEUE_CAPACITY: usize = 16_384;
+
+/// A change to the assignment history, applied in the same transaction as the events.
+#[derive(Debug, Clone)]
+pub enum AssignmentChange {
+    /// Close the open assignment (if any) and, when `to` is given, open a new one.
+    Reassign {
+        to: Option<(OperatorId, AssignmentKind)>,
+    },
+    /// The assignee answered for the first time in this assignment.
+    FirstResponse,
+}
+
+/// Everything one Conversation actor commits at once.
+#[derive(Debug, Clone)]
+pub struct WriteJob {
+    pub events: Vec<EventRow>,
+    pub snapshot: Snapshot,
+    pub assignment: Option<AssignmentChange>,
+}
+
+struct Pending {
+    job: WriteJob,
+    done: oneshot::Sender<AppResult<()>>,
+}
+
+#[derive(Clone)]
+pub struct EventWriter {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl EventWriter {
+    /// Starts the dispatcher on the current runtime; it lives as long as any clone of the writer.
+    pub fn start(pool: DbPool, concurrency: usize, max_batch: usize) -> EventWriter {
+        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(dispatch(pool, rx, concurrency.max(1), max_batch.max(1)));
+        EventWriter { queue }
+    }
+
+    /// Resolves once `job` is committed, or with `Unavailable` if it could not be.
+    pub async fn commit(&self, job: WriteJob) -> AppResult<()> {
+        let (done, result) = oneshot::channel();
+        self.queue
+            .send(Pending { job, done })
+            .await
+            .map_err(|_| AppError::Unavailable)?;
+        result.await.map_err(|_| AppError::Unavailable)?
+    }
+}
+
+/// Takes whatever is queued (up to `max_batch` events) whenever a transaction slot is free, so
+/// batches grow with load and a lone message is written at once.
+async fn dispatch(
+    pool: DbPool,
+    mut rx: mpsc::Receiver<Pending>,
+    concurrency: usize,
+    max_batch: usize,
+) {
+    let slots = Arc::new(Semaphore::new(concurrency));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        let mut rows = first.job.events.len();
+        let mut batch = vec![first];
+        while rows < max_batch {
+            match rx.try_recv() {
+                Ok(next) => {
+                    rows += next.job.events.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let result = write_batch(&pool, &batch).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, jobs = batch.len(), "event batch not committed");
+            }
+            for pending in batch {
+                let outcome = match &result {
+                    Ok(()) => Ok(()),
+                    Err(_) => Err(AppError::Unavailable),
+                };
+                let _ = pending.done.send(outcome);
+            }
+            drop(slot);
+        });
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error("pool: {0}")]
+    Pool(#[from] super::PoolError),
+    #[error("query: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+async fn write_batch(pool: &DbPool, batch: &[Pending]) -> Result<(), BatchError> {
+    let mut conn = pool.get().await?;
+    let now = Utc::now();
+    let rows: Vec<&EventRow> = batch.iter().flat_map(|p| p.job.events.iter()).collect();
+    let snapshots: Vec<&Snapshot> = batch.iter().map(|p| &p.job.snapshot).collect();
+    let changes: Vec<(ConversationId, &AssignmentChange)> = batch
+        .iter()
+        .filter_map(|p| p.job.assignment.as_ref().map(|a| (p.job.snapshot.id, a)))
+        .collect();
+    conn.transaction::<(), BatchError, _>(async |conn| {
+        if !rows.is_empty() {
+            diesel::insert_into(events::table)
+                .values(rows.iter().map(|r| (*r).clone()).collect::<Vec<_>>())
+                .execute(conn)
+                .await?;
+        }
+        update_snapshots(conn, &snapshots).await?;
+        for (conversation, change) in &changes {
+            apply_assignment(conn, *conversation, change, now).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// One UPDATE for every conversation in the batch, fed by parallel arrays.
+async fn update_snapshots(
+    conn: &mut AsyncPgConnection,
+    snaps: &[&Snapshot],
+) -> diesel::QueryResult<()> {
+    let ids: Vec<Uuid> = snaps.iter().map(|s| s.id.0).collect();
+    let status: Vec<&str> = snaps.iter().map(|s| s.status.as_str()).collect();
+    let priority: Vec<i16> = snaps.iter().map(|s| s.priority.as_i16()).collect();
+    let level: Vec<i16> = snaps.iter().map(|s| s.level).collect();
+    let assignee: Vec<Option<Uuid>> = snaps.iter().map(|s| s.assignee_id.map(|a| a.0)).collect();
+    let times = |f: fn(&Snapshot) -> Option<DateTime<Utc>>| -> Vec<Option<DateTime<Utc>>> {
+        snaps.iter().map(|s| f(s)).collect()
+    };
+    let last_seq: Vec<i64> = snaps.iter().map(|s| s.last_seq).collect();
+    let unanswered: Vec<i32> = snaps.iter().map(|s| s.unanswered).collect();
+    let visitor_read: Vec<i64> = snaps.iter().map(|s| s.visitor_read_seq).collect();
+    let operator_read: Vec<i64> = snaps.iter().map(|s| s.operator_read_seq).collect();
+    let updated: Vec<DateTime<Utc>> = snaps.iter().map(|s| s.updated_at).collect();
+    diesel::sql_query(
+        "UPDATE conversations AS c SET \
+           status = v.status, priority = v.priority, level = v.level, assignee_id = v.assignee, \
+           assigned_at = v.assigned_at, first_response_at = v.first_response_at, \
+           resolved_at = v.resolved_at, closed_at = v.closed_at, last_seq = v.last_seq, \
+           last_message_at = v.last_message_at, unanswered = v.unanswered, \
+           visitor_read_seq = v.visitor_read, operator_read_seq = v.operator_read, \
+           updated_at = v.updated_at \
+         FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+           AS v(id, status, priority, level, assignee, assigned_at, first_response_at, \
+                resolved_at, closed_at, last_seq, last_message_at, unanswered, visitor_read, \
+                operator_read, updated_at) \
+         WHERE c.id = v.id",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+    .bind::<Array<Text>, _>(status)
+    .bind::<Array<SmallInt>, _>(priority)
+    .bind::<Array<SmallInt>, _>(level)
+    .bind::<Array<Nullable<diesel::sql_types::Uuid>>, _>(assignee)
+    .bind::<Array<Nullable<Timestamptz>>, _>(times(|s| s.assigned_at))
+    .bind::<Array<Nullable<Timestamptz>>, _>(times(|s| s.first_response_at))
+    .bind::<Array<Nullable<Timestamptz>>, _>(times(|s| s.resolved_at))
+    .bind::<Array<Nullable<Timestamptz>>, _>(times(|s| s.closed_at))
+    .bind::<Array<BigInt>, _>(last_seq)
+    .bind::<Array<Nullable<Timestamptz>>, _>(times(|s| s.last_message_at))
+    .bind::<Array<Int4>, _>(unanswered)
+    .bind::<Array<BigInt>, _>(visitor_read)
+    .bind::<Array<BigInt>, _>(operator_read)
+    .bind::<Array<Timestamptz>, _>(updated)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+async fn apply_assignment(
+    conn: &mut AsyncPgConnection,
+    conversation: ConversationId,
+    change: &AssignmentChange,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<()> {
+    use diesel::{ExpressionMethods, QueryDsl};
+    let open = assignments::table
+        .filter(assignments::conversation_id.eq(conversation))
+        .filter(assignments::unassigned_at.is_null());
+    match change {
+        AssignmentChange::Reassign { to } => {
+            diesel::update(open)
+                .set(assignments::unassigned_at.eq(now))
+                .execute(conn)
+                .await?;
+            if let Some((operator, kind)) = to {
+                diesel::insert_into(assignments::table)
+                    .values((
+                        assignments::conversation_id.eq(conversation),
+                        assignments::operator_id.eq(operator),
+                        assignments::kind.eq(kind),
+                        assignments::assigned_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+        }
+        AssignmentChange::FirstResponse => {
+            diesel::update(open.filter(assignments::first_response_at.is_null()))
+                .set(assignments::first_response_at.eq(now))
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}

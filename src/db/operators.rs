@@ -1,0 +1,81 @@
+//! Queries over `operators`.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::schema::operators;
+use crate::domain::Role;
+use crate::ids::OperatorId;
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = operators, check_for_backend(diesel::pg::Pg))]
+pub struct OperatorRow {
+    pub id: OperatorId,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub tier: i16,
+    pub max_concurrent: i32,
+    pub accepting: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = operators)]
+pub struct NewOperator<'a> {
+    pub id: OperatorId,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub role: Role,
+    pub tier: i16,
+    pub max_concurrent: i32,
+}
+
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    new: &NewOperator<'_>,
+) -> QueryResult<OperatorRow> {
+    diesel::insert_into(operators::table)
+        .values(new)
+        .returning(OperatorRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// A live (not deleted) operator by email, ignoring case.
+pub async fn find_by_email(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> QueryResult<Option<OperatorRow>> {
+    operators::table
+        .filter(lower(operators::email).eq(email.to_lowercase()))
+        .filter(operators::deleted_at.is_null())
+        .select(OperatorRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: OperatorId) -> QueryResult<OperatorRow> {
+    operators::table
+        .find(id)
+        .select(OperatorRow::as_select())
+        .first(conn)
+        .await
+}
+
+/// Every live operator, for the router's view of the team.
+pub async fn all_live(conn: &mut AsyncPgConnection) -> QueryResult<Vec<OperatorRow>> {
+    operators::table
+        .filter(operators::deleted_at.is_null())
+        .select(OperatorRow::as_select())
+        .load(conn)
+        .await
+}

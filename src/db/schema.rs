@@ -1,0 +1,137 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    assignments (id) {
+        id -> Int8,
+        conversation_id -> Uuid,
+        operator_id -> Uuid,
+        kind -> Text,
+        assigned_at -> Timestamptz,
+        unassigned_at -> Nullable<Timestamptz>,
+        first_response_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    channel_identities (id) {
+        id -> Uuid,
+        contact_id -> Uuid,
+        channel -> Text,
+        external_id -> Bytea,
+        lookup_hash -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> Uuid,
+        alias -> Text,
+        language -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    conversations (id) {
+        id -> Uuid,
+        ticket -> Text,
+        contact_id -> Uuid,
+        channel -> Text,
+        status -> Text,
+        priority -> Int2,
+        level -> Int2,
+        assignee_id -> Nullable<Uuid>,
+        language -> Text,
+        category -> Nullable<Text>,
+        metadata -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        assigned_at -> Nullable<Timestamptz>,
+        first_response_at -> Nullable<Timestamptz>,
+        resolved_at -> Nullable<Timestamptz>,
+        closed_at -> Nullable<Timestamptz>,
+        last_seq -> Int8,
+        last_message_at -> Nullable<Timestamptz>,
+        unanswered -> Int4,
+        visitor_read_seq -> Int8,
+        operator_read_seq -> Int8,
+        rating -> Nullable<Int2>,
+        rating_comment -> Nullable<Text>,
+        rated_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    events (conversation_id, seq) {
+        conversation_id -> Uuid,
+        seq -> Int8,
+        kind -> Text,
+        author -> Text,
+        author_id -> Nullable<Uuid>,
+        author_name -> Text,
+        body -> Text,
+        data -> Nullable<Jsonb>,
+        client_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    operator_sessions (id) {
+        id -> Uuid,
+        operator_id -> Uuid,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    operators (id) {
+        id -> Uuid,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        tier -> Int2,
+        max_concurrent -> Int4,
+        accepting -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    widget_sessions (id) {
+        id -> Uuid,
+        contact_id -> Uuid,
+        conversation_id -> Uuid,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(assignments -> conversations (conversation_id));
+diesel::joinable!(assignments -> operators (operator_id));
+diesel::joinable!(channel_identities -> contacts (contact_id));
+diesel::joinable!(conversations -> contacts (contact_id));
+diesel::joinable!(conversations -> operators (assignee_id));
+diesel::joinable!(events -> conversations (conversation_id));
+diesel::joinable!(operator_sessions -> operators (operator_id));
+diesel::joinable!(widget_sessions -> contacts (contact_id));
+diesel::joinable!(widget_sessions -> conversations (conversation_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    assignments,
+    channel_identities,
+    contacts,
+    conversations,
+    events,
+    operator_sessions,
+    operators,
+    widget_sessions,
+);

@@ -1,0 +1,101 @@
+//! Queries over the two token tables: operator sessions and widget (visitor) sessions. Only
+//! SHA-256 hashes of tokens are stored or looked up.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::operators::OperatorRow;
+use super::schema::{operator_sessions, operators, widget_sessions};
+use crate::ids::{ContactId, ConversationId, OperatorId};
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = operator_sessions)]
+pub struct NewOperatorSession<'a> {
+    pub id: Uuid,
+    pub operator_id: OperatorId,
+    pub token_hash: &'a [u8],
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn insert_operator_session(
+    conn: &mut AsyncPgConnection,
+    new: &NewOperatorSession<'_>,
+) -> QueryResult<()> {
+    diesel::insert_into(operator_sessions::table)
+        .values(new)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The operator holding an unexpired, unrevoked token, if the operator is not deleted.
+pub async fn operator_by_token(
+    conn: &mut AsyncPgConnection,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> QueryResult<Option<OperatorRow>> {
+    operator_sessions::table
+        .inner_join(operators::table)
+        .filter(operator_sessions::token_hash.eq(token_hash))
+        .filter(operator_sessions::expires_at.gt(now))
+        .filter(operator_sessions::revoked_at.is_null())
+        .filter(operators::deleted_at.is_null())
+        .select(OperatorRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn revoke_operator_session(
+    conn: &mut AsyncPgConnection,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(operator_sessions::table)
+        .filter(operator_sessions::token_hash.eq(token_hash))
+        .filter(operator_sessions::revoked_at.is_null())
+        .set(operator_sessions::revoked_at.eq(now))
+        .execute(conn)
+        .await
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = widget_sessions)]
+pub struct NewWidgetSession<'a> {
+    pub id: Uuid,
+    pub contact_id: ContactId,
+    pub conversation_id: ConversationId,
+    pub token_hash: &'a [u8],
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn insert_widget_session(
+    conn: &mut AsyncPgConnection,
+    new: &NewWidgetSession<'_>,
+) -> QueryResult<()> {
+    diesel::insert_into(widget_sessions::table)
+        .values(new)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The conversation and contact an unexpired widget token is bound to.
+pub async fn widget_by_token(
+    conn: &mut AsyncPgConnection,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> QueryResult<Option<(ConversationId, ContactId)>> {
+    widget_sessions::table
+        .filter(widget_sessions::token_hash.eq(token_hash))
+        .filter(widget_sessions::expires_at.gt(now))
+        .select((
+            widget_sessions::conversation_id,
+            widget_sessions::contact_id,
+        ))
+        .first(conn)
+        .await
+        .optional()
+}

@@ -1,0 +1,169 @@
+//! HTTP and WebSocket endpoints. Handlers only translate between HTTP and the actors or
+//! read-only queries; every route is wired in `configure`, so the whole surface reads here.
+
+pub mod auth;
+pub mod conversations;
+pub mod health;
+pub mod widget;
+pub mod ws;
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{web, HttpRequest, HttpResponse};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::watch;
+
+use crate::actors::registry::ConversationRegistry;
+use crate::actors::router::Router;
+use crate::actors::visitor_session::SessionDeps;
+use crate::config::Config;
+use crate::db::DbPool;
+use crate::error::AppError;
+
+/// Everything handlers share; one instance for all workers.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: DbPool,
+    pub router: Addr<Router>,
+    pub registry: Arc<ConversationRegistry>,
+    pub shutdown: watch::Receiver<bool>,
+    /// Widget sessions opened per client IP.
+    pub session_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Login attempts per client IP.
+    pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl AppState {
+    pub fn new(
+        config: Arc<Config>,
+        pool: DbPool,
+        router: Addr<Router>,
+        registry: Arc<ConversationRegistry>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        AppState {
+            session_limiter: RateLimiter::keyed(per_minute(config.sessions_per_ip_per_min)),
+            login_limiter: RateLimiter::keyed(per_minute(config.logins_per_ip_per_min)),
+            config,
+            pool,
+            router,
+            registry,
+            shutdown,
+        }
+    }
+
+    pub fn session_deps(&self) -> SessionDeps {
+        SessionDeps {
+            pool: self.pool.clone(),
+            registry: self.registry.clone(),
+            router: self.router.clone(),
+            config: self.config.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+/// The client's address for per-IP limits (the socket peer; no proxy headers are trusted).
+pub fn client_ip(req: &HttpRequest) -> IpAddr {
+    req.peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(max_body_bytes)
+            .error_handler(|err, _req| json_error(err).into()),
+    )
+    .app_data(web::PayloadConfig::default().limit(max_body_bytes))
+    .app_data(web::PathConfig::default().error_handler(|err, _req| path_error(err).into()))
+    .app_data(web::QueryConfig::default().error_handler(|err, _req| query_error(err).into()))
+    .service(
+        web::scope("/api/v1")
+            .route("/widget/sessions", web::post().to(widget::create_session))
+            .route(
+                "/widget/conversations/{id}/events",
+                web::get().to(widget::events),
+            )
+            .route("/auth/login", web::post().to(auth::login))
+            .route("/auth/logout", web::post().to(auth::logout))
+            .route("/auth/me", web::get().to(auth::me))
+            .route("/conversations", web::get().to(conversations::list))
+            .route("/conversations/{id}", web::get().to(conversations::get))
+            .route(
+                "/conversations/{id}/events",
+                web::get().to(conversations::events),
+            )
+            .route(
+                "/conversations/{id}/messages",
+                web::post().to(conversations::post_message),
+            )
+            .route(
+                "/conversations/{id}/take",
+                web::post().to(conversations::take),
+            )
+            .route(
+                "/conversations/{id}/resolve",
+                web::post().to(conversations::resolve),
+            )
+            .route(
+                "/conversations/{id}/close",
+                web::post().to(conversations::close),
+            ),
+    )
+    .route("/ws/visitor", web::get().to(ws::visitor))
+    .route("/ws/operator", web::get().to(ws::operator))
+    .route("/health", web::get().to(health::health))
+    .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound("no such endpoint".into()))
+}
+
+fn json_error(err: JsonPayloadError) -> AppError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => {
+            AppError::PayloadTooLarge(format!("request bodies are limited to {limit} bytes"))
+        }
+        JsonPayloadError::ContentType => AppError::InvalidRequest {
+            message: "expected Content-Type: application/json".into(),
+            field: None,
+        },
+        JsonPayloadError::Deserialize(e) => {
+            let field = missing_field(&e.to_string());
+            AppError::InvalidRequest {
+                message: format!("invalid JSON body: {e}"),
+                field,
+            }
+        }
+        other => AppError::InvalidRequest {
+            message: format!("invalid body: {other}"),
+            field: None,
+        },
+    }
+}
+
+/// serde names a missing field as "missing field `x`"; surface it as the error's field.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.split("missing field `").nth(1)?;
+    rest.split('`').next().map(str::to_owned)
+}
+
+fn path_error(_err: PathError) -> AppError {
+    AppError::NotFound("no such resource".into())
+}
+
+fn query_error(err: QueryPayloadError) -> AppError {
+    AppError::InvalidRequest {
+        message: format!("invalid query string: {err}"),
+        field: None,
+    }
+}

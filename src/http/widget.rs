@@ -1,0 +1,205 @@
+//! The public widget endpoints: opening a conversation, and a visitor reading its own history.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{client_ip, AppState};
+use crate::actors::conversation::{self, visitor_facing_name, OpenRequest};
+use crate::auth::hash_token;
+use crate::db::{events, sessions};
+use crate::domain::{Author, Channel, ConversationStatus, EventKind};
+use crate::error::{AppError, AppResult};
+use crate::ids::ConversationId;
+
+const MAX_NAME_CHARS: usize = 100;
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Deserialize)]
+pub struct NewWidgetSession {
+    /// Shown only in the visitor's own widget; never stored where operators can see it.
+    pub name: Option<String>,
+    pub group: Option<String>,
+    pub language: Option<String>,
+    pub message: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WidgetSessionCreated {
+    pub token: String,
+    pub conversation_id: ConversationId,
+    pub ticket: String,
+    pub status: ConversationStatus,
+}
+
+impl NewWidgetSession {
+    fn validate(&self, max_text: usize) -> AppResult<()> {
+        if self
+            .name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
+        {
+            return Err(AppError::invalid(
+                "name",
+                format!("name must be at most {MAX_NAME_CHARS} characters"),
+            ));
+        }
+        if self
+            .group
+            .as_ref()
+            .is_some_and(|g| g.is_empty() || g.len() > 64)
+        {
+            return Err(AppError::invalid(
+                "group",
+                "group must be 1 to 64 characters",
+            ));
+        }
+        if let Some(lang) = &self.language {
+            let ok = (2..=10).contains(&lang.len())
+                && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !ok {
+                return Err(AppError::invalid(
+                    "language",
+                    "language must be a language tag such as 'en'",
+                ));
+            }
+        }
+        if let Some(message) = &self.message {
+            if message.trim().is_empty() {
+                return Err(AppError::invalid("message", "message must not be empty"));
+            }
+            if message.chars().count() > max_text {
+                return Err(AppError::TooLong(format!(
+                    "message is longer than {max_text} characters"
+                )));
+            }
+        }
+        if let Some(meta) = &self.metadata {
+            if !meta.is_object() {
+                return Err(AppError::invalid(
+                    "metadata",
+                    "metadata must be a JSON object",
+                ));
+            }
+            if meta.to_string().len() > MAX_METADATA_BYTES {
+                return Err(AppError::invalid(
+                    "metadata",
+                    "metadata is larger than 16 KiB",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `POST /api/v1/widget/sessions`
+pub async fn create_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<NewWidgetSession>,
+) -> AppResult<HttpResponse> {
+    if state.session_limiter.check_key(&client_ip(&req)).is_err() {
+        return Err(AppError::RateLimited);
+    }
+    let body = body.into_inner();
+    body.validate(state.config.max_text_chars)?;
+    let opened = conversation::open(
+        &state.pool,
+        &state.router,
+        OpenRequest {
+            channel: Channel::Web,
+            language: body
+                .language
+                .unwrap_or_else(|| "en".to_owned())
+                .to_ascii_lowercase(),
+            metadata: body.metadata.unwrap_or_else(|| serde_json::json!({})),
+            first_message: body.message,
+            token_ttl: chrono::Duration::days(state.config.widget_token_ttl_days),
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(WidgetSessionCreated {
+        token: opened.token,
+        conversation_id: opened.summary.id,
+        ticket: opened.summary.ticket,
+        status: opened.summary.status,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+impl HistoryQuery {
+    pub fn limit(&self) -> AppResult<i64> {
+        match self.limit {
+            None => Ok(50),
+            Some(n) if (1..=100).contains(&n) => Ok(n),
+            Some(_) => Err(AppError::invalid("limit", "limit must be 1 to 100")),
+        }
+    }
+}
+
+/// An event as a visitor sees it.
+#[derive(Debug, Serialize)]
+pub struct VisitorEvent {
+    pub seq: i64,
+    pub kind: EventKind,
+    pub author: Author,
+    pub name: String,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `before` (history) or `cursor` (lists) to get the next page; absent at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// `GET /api/v1/widget/conversations/{id}/events` with the widget token as bearer.
+pub async fn events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<ConversationId>,
+    query: web::Query<HistoryQuery>,
+) -> AppResult<HttpResponse> {
+    let token = super::auth::bearer(&req)
+        .ok_or_else(|| AppError::Unauthorized("missing bearer token".into()))?;
+    let limit = query.limit()?;
+    let mut conn = state.pool.get().await?;
+    let (conversation, _contact) =
+        sessions::widget_by_token(&mut conn, &hash_token(&token), Utc::now())
+            .await?
+            .ok_or_else(|| AppError::Unauthorized("invalid or expired token".into()))?;
+    if conversation != *path {
+        return Err(AppError::Forbidden("not your conversation".into()));
+    }
+    let rows = match (query.after, query.before) {
+        (Some(after), _) => events::after(&mut conn, conversation, after, limit).await?,
+        (None, Some(before)) => events::before(&mut conn, conversation, before, limit).await?,
+        (None, None) => events::before(&mut conn, conversation, i64::MAX, limit).await?,
+    };
+    let next = (rows.len() as i64 == limit && query.after.is_none())
+        .then(|| rows.first().map(|r| r.seq.to_string()))
+        .flatten();
+    let items = rows
+        .iter()
+        .filter(|e| e.kind != EventKind::Note)
+        .map(|e| VisitorEvent {
+            seq: e.seq,
+            kind: e.kind,
+            author: e.author,
+            name: visitor_facing_name(&state.config, e),
+            text: e.body.clone(),
+            at: e.created_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page { items, next }))
+}

@@ -1,0 +1,16 @@
+//! Switchboard: a live-chat customer-support server. Visitors and operators talk through one
+//! `Conversation` actor per conversation; every event is committed to PostgreSQL before anyone
+//! is told it exists.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod actors;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod protocol;
+pub mod server;
+pub mod ticket;

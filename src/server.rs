@@ -1,0 +1,176 @@
+//! Starting and stopping the whole server: database and migrations, the writer, the router and
+//! the conversation arbiters, then the HTTP server; and a graceful stop that tells sockets to
+//! reconnect and persists every conversation's snapshot.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr, Arbiter, AsyncContext};
+use actix_web::dev::ServerHandle;
+use actix_web::{middleware, web, App, HttpServer};
+use tokio::sync::watch;
+
+use crate::actors::conversation::{ConversationDeps, Flush};
+use crate::actors::registry::ConversationRegistry;
+use crate::actors::router::Router;
+use crate::config::Config;
+use crate::db::{self, event_writer::EventWriter, DbPool};
+use crate::http::{self, AppState};
+
+/// How long sockets get to close after being told to reconnect.
+const SOCKET_CLOSE_GRACE: Duration = Duration::from_millis(200);
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] db::SetupError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub pool: DbPool,
+    pub registry: Arc<ConversationRegistry>,
+    pub router: Addr<Router>,
+    handle: ServerHandle,
+    shutdown: watch::Sender<bool>,
+    arbiters: Vec<Arbiter>,
+}
+
+/// Prepares the database and starts everything; must run inside an actix System.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let config = Arc::new(config);
+    let url = config.database_url().to_owned();
+    db::ensure_database(&url).await?;
+    let applied = db::run_migrations(&url).await?;
+    if applied > 0 {
+        tracing::info!(applied, "migrations applied");
+    }
+    let pool = db::build_pool(&url, config.db_pool_size, config.db_timeout())?;
+    let writer = EventWriter::start(
+        pool.clone(),
+        config.writer_concurrency,
+        config.writer_max_batch,
+    );
+
+    let arbiters: Vec<Arbiter> = (0..config.conversation_threads.max(1))
+        .map(|_| Arbiter::new())
+        .collect();
+    let handles = arbiters.iter().map(Arbiter::handle).collect();
+    let mut registry = None;
+    let router = Router::create(|ctx| {
+        let deps = ConversationDeps {
+            pool: pool.clone(),
+            writer,
+            router: ctx.address(),
+            config: config.clone(),
+        };
+        let created = ConversationRegistry::new(deps, handles);
+        let mut router = Router::new(pool.clone());
+        router.set_registry(created.clone());
+        registry = Some(created);
+        router
+    });
+    let Some(registry) = registry else {
+        unreachable!("Router::create runs its closure before returning");
+    };
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let state = web::Data::new(AppState::new(
+        config.clone(),
+        pool.clone(),
+        router.clone(),
+        registry.clone(),
+        shutdown_rx,
+    ));
+    let max_body = config.max_body_bytes;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            .configure(|cfg| http::configure(cfg, max_body))
+    })
+    .workers(config.workers.max(1))
+    .shutdown_timeout(config.shutdown_timeout_secs)
+    .disable_signals()
+    .bind(config.listen)
+    .map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let addr = server.addrs().first().copied().unwrap_or(config.listen);
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    tracing::info!(%addr, "switchboard listening");
+    Ok(Running {
+        addr,
+        pool,
+        registry,
+        router,
+        handle,
+        shutdown,
+        arbiters,
+    })
+}
+
+impl Running {
+    /// Stop accepting, tell every socket to reconnect, persist every conversation, stop.
+    pub async fn stop(self) {
+        tracing::info!("shutting down");
+        let _ = self.shutdown.send(true);
+        let stop_accepting = self.handle.pause();
+        stop_accepting.await;
+        tokio::time::sleep(SOCKET_CLOSE_GRACE).await;
+        let flushes = self
+            .registry
+            .all_running()
+            .into_iter()
+            .map(|addr| async move {
+                let _ = tokio::time::timeout(FLUSH_TIMEOUT, addr.send(Flush)).await;
+            });
+        futures_util::future::join_all(flushes).await;
+        self.handle.stop(true).await;
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+        tracing::info!("stopped");
+    }
+}
+
+/// Runs until SIGINT or SIGTERM, then stops gracefully.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let running = start(config).await?;
+    wait_for_signal().await;
+    running.stop().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
