@@ -35,6 +35,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     InvalidFrame(String),
+    /// A request that cannot be parsed at all (malformed JSON, wrong content type).
+    #[error("{0}")]
+    Malformed(String),
     /// A well-formed request whose content is wrong; `field` names the culprit when there is one.
     #[error("{message}")]
     InvalidRequest {
@@ -85,7 +88,7 @@ impl AppError {
             AppError::Forbidden(_) => ErrorCode::Forbidden,
             AppError::NotFound(_) => ErrorCode::NotFound,
             AppError::InvalidFrame(_) => ErrorCode::InvalidFrame,
-            AppError::InvalidRequest { .. } => ErrorCode::InvalidRequest,
+            AppError::InvalidRequest { .. } | AppError::Malformed(_) => ErrorCode::InvalidRequest,
             AppError::TooLong(_) | AppError::PayloadTooLarge(_) => ErrorCode::TooLong,
             AppError::RateLimited => ErrorCode::RateLimited,
             AppError::ConversationClosed => ErrorCode::ConversationClosed,
@@ -143,7 +146,7 @@ impl ResponseError for AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::InvalidFrame(_) => StatusCode::BAD_REQUEST,
+            AppError::InvalidFrame(_) | AppError::Malformed(_) => StatusCode::BAD_REQUEST,
             AppError::InvalidRequest { .. } | AppError::TooLong(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }

@@ -133,21 +133,19 @@ fn json_error(err: JsonPayloadError) -> AppError {
         | JsonPayloadError::Overflow { limit } => {
             AppError::PayloadTooLarge(format!("request bodies are limited to {limit} bytes"))
         }
-        JsonPayloadError::ContentType => AppError::InvalidRequest {
-            message: "expected Content-Type: application/json".into(),
-            field: None,
-        },
-        JsonPayloadError::Deserialize(e) => {
+        JsonPayloadError::ContentType => {
+            AppError::Malformed("expected Content-Type: application/json".into())
+        }
+        // Well-formed JSON of the wrong shape is a validation error naming the field.
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
             let field = missing_field(&e.to_string());
             AppError::InvalidRequest {
-                message: format!("invalid JSON body: {e}"),
+                message: format!("invalid request body: {e}"),
                 field,
             }
         }
-        other => AppError::InvalidRequest {
-            message: format!("invalid body: {other}"),
-            field: None,
-        },
+        JsonPayloadError::Deserialize(e) => AppError::Malformed(format!("malformed JSON: {e}")),
+        other => AppError::Malformed(format!("unreadable body: {other}")),
     }
 }
 
@@ -162,8 +160,5 @@ fn path_error(_err: PathError) -> AppError {
 }
 
 fn query_error(err: QueryPayloadError) -> AppError {
-    AppError::InvalidRequest {
-        message: format!("invalid query string: {err}"),
-        field: None,
-    }
+    AppError::Malformed(format!("invalid query string: {err}"))
 }

@@ -79,6 +79,7 @@ pub struct Operator {
     pub token: String,
 }
 
+#[derive(Clone)]
 pub struct Widget {
     pub token: String,
     pub conversation_id: String,
@@ -370,7 +371,7 @@ impl Client {
 
     /// Waits for the server to close the socket; returns the close code.
     pub async fn closed_with(&mut self) -> u16 {
-        while self.next(WAIT).await.is_some() {}
+        while self.next(2 * WAIT).await.is_some() {}
         self.closed
             .as_ref()
             .map(|(c, _)| *c)
