@@ -23,7 +23,7 @@ fn check_origin(req: &HttpRequest, state: &AppState) -> AppResult<()> {
     let same_origin = origin
         .split_once("://")
         .is_some_and(|(_, host)| host == own_host);
-    if same_origin || state.config.allowed_origins().iter().any(|o| *o == origin) {
+    if same_origin || state.config.allowed_origins().contains(&origin) {
         Ok(())
     } else {
         Err(AppError::Forbidden(format!(
