@@ -378,7 +378,9 @@ impl Client {
             .expect("the server closed the socket")
     }
 
+    /// Closes with a full handshake: everything sent before is processed by the server.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
+        while self.next(WAIT).await.is_some() {}
     }
 }

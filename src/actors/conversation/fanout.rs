@@ -1,0 +1,64 @@
+//! How a conversation's events and acks look to each audience: customers see the team's name
+//! and never a note; operators see who wrote and the details of system events.
+
+use super::{Ack, Origin, SYSTEM_NAME};
+use crate::actors::operator_session::OperatorPush;
+use crate::actors::visitor_session::VisitorPush;
+use crate::config::{Config, OperatorDisplay};
+use crate::db::events::EventRow;
+use crate::domain::Author;
+use crate::protocol::{encode, OperatorOut, VisitorOut};
+
+/// The name a customer sees on an event: their own alias, the team's name (or an operator's
+/// first name, if so configured), or "System" — never more about an operator.
+pub fn visitor_facing_name(config: &Config, event: &EventRow) -> String {
+    match event.author {
+        Author::Visitor => event.author_name.clone(),
+        Author::System => SYSTEM_NAME.to_owned(),
+        Author::Operator => match config.operator_display {
+            OperatorDisplay::Team => config.support_name.clone(),
+            OperatorDisplay::FirstName => event
+                .author_name
+                .split_whitespace()
+                .next()
+                .unwrap_or(&config.support_name)
+                .to_owned(),
+        },
+    }
+}
+
+pub(super) fn operator_event_frame(event: &EventRow) -> bytestring::ByteString {
+    encode(&OperatorOut::Event {
+        conversation_id: event.conversation_id,
+        seq: event.seq,
+        kind: event.kind,
+        author: event.author,
+        name: &event.author_name,
+        text: &event.body,
+        at: event.created_at,
+        data: event.data.as_ref(),
+    })
+}
+
+pub(super) fn send_ack(origin: Option<&Origin>, ack: &Ack) {
+    match origin {
+        Some(Origin::Visitor(r)) => {
+            let frame = encode(&VisitorOut::Ack {
+                client_id: &ack.client_id,
+                seq: ack.seq,
+                at: ack.at,
+            });
+            let _ = r.try_send(VisitorPush { frame, seq: None });
+        }
+        Some(Origin::Operator(r)) => {
+            let frame = encode(&OperatorOut::Ack {
+                conversation_id: ack.conversation_id,
+                client_id: &ack.client_id,
+                seq: ack.seq,
+                at: ack.at,
+            });
+            let _ = r.try_send(OperatorPush::Frame { frame, event: None });
+        }
+        None => {}
+    }
+}

@@ -1,0 +1,138 @@
+//! Opening a conversation: the one write that happens before its actor exists.
+
+use actix::Addr;
+use chrono::Utc;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use super::fanout::operator_event_frame;
+use crate::actors::router::{ConversationChanged, Publish, Router};
+use crate::db::conversations;
+use crate::db::events::EventRow;
+use crate::db::DbPool;
+use crate::domain::{Author, Channel, ConversationStatus, EventKind};
+use crate::error::{AppError, AppResult};
+use crate::ids::{ContactId, ConversationId};
+use crate::protocol::ConversationSummary;
+
+/// What a new conversation starts with.
+pub struct OpenRequest {
+    pub channel: Channel,
+    pub language: String,
+    pub metadata: serde_json::Value,
+    pub first_message: Option<String>,
+    pub token_ttl: chrono::Duration,
+}
+
+pub struct Opened {
+    pub token: String,
+    pub summary: ConversationSummary,
+}
+
+/// Opens a conversation: its contact, the conversation itself, the widget token and the
+/// optional first message (seq 1), in one transaction. No actor exists for it yet, so nothing
+/// else can be writing its events; the router is told once it is committed.
+pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) -> AppResult<Opened> {
+    use crate::db::conversations::{NewContact, NewConversation};
+    use crate::db::sessions::{self, NewWidgetSession};
+    use crate::domain::Priority;
+    use crate::ticket;
+    use diesel_async::AsyncConnection;
+
+    const TICKET_ATTEMPTS: usize = 5;
+    let mut conn = pool.get().await?;
+    for _ in 0..TICKET_ATTEMPTS {
+        let now = Utc::now();
+        let ticket = ticket::new_ticket(now);
+        let alias = ticket::alias_for(&ticket);
+        let id = ConversationId::new();
+        let contact = ContactId::new();
+        let (token, token_hash) = crate::auth::new_token();
+        let first = request.first_message.as_ref().map(|text| EventRow {
+            conversation_id: id,
+            seq: 1,
+            kind: EventKind::Message,
+            author: Author::Visitor,
+            author_id: Some(contact.0),
+            author_name: alias.clone(),
+            body: text.clone(),
+            data: None,
+            client_id: None,
+            created_at: now,
+        });
+        let inserted = conn
+            .transaction::<(), diesel::result::Error, _>(async |conn| {
+                conversations::insert_contact(
+                    conn,
+                    &NewContact {
+                        id: contact,
+                        alias: &alias,
+                        language: &request.language,
+                    },
+                )
+                .await?;
+                conversations::insert(
+                    conn,
+                    &NewConversation {
+                        id,
+                        ticket: &ticket,
+                        contact_id: contact,
+                        channel: request.channel,
+                        status: ConversationStatus::Pending,
+                        priority: Priority::Medium,
+                        language: &request.language,
+                        metadata: &request.metadata,
+                        created_at: now,
+                        updated_at: now,
+                        last_seq: i64::from(first.is_some()),
+                        last_message_at: first.as_ref().map(|_| now),
+                        unanswered: i32::from(first.is_some()),
+                    },
+                )
+                .await?;
+                sessions::insert_widget_session(
+                    conn,
+                    &NewWidgetSession {
+                        id: Uuid::now_v7(),
+                        contact_id: contact,
+                        conversation_id: id,
+                        token_hash: &token_hash,
+                        expires_at: now + request.token_ttl,
+                    },
+                )
+                .await?;
+                if let Some(event) = &first {
+                    diesel::insert_into(crate::db::schema::events::table)
+                        .values(event)
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(())
+            })
+            .await;
+        match inserted {
+            Ok(()) => {
+                let (row, alias) = conversations::find(&mut conn, id).await?;
+                let summary = ConversationSummary::from(&(row, alias));
+                router.do_send(ConversationChanged(summary.clone()));
+                if let Some(event) = &first {
+                    router.do_send(Publish {
+                        conversation: id,
+                        status: summary.status,
+                        assignee: None,
+                        frame: operator_event_frame(event),
+                        seq: Some(event.seq),
+                    });
+                }
+                return Ok(Opened { token, summary });
+            }
+            // A ticket collision: draw another.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::Internal)
+}

@@ -1,0 +1,381 @@
+//! A conversation's rules: its state as loaded from the snapshot, who may see and act on it,
+//! and how each request becomes a plan (new events, a new snapshot, an assignment change) that
+//! the actor commits before anything is applied.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Ack, Action, By, Origin, PostMessage, MAX_CLIENT_ID_CHARS, SYSTEM_NAME};
+use crate::auth::OperatorIdentity;
+use crate::config::Config;
+use crate::db::conversations::{self, Snapshot};
+use crate::db::event_writer::AssignmentChange;
+use crate::db::events::{self, EventRow};
+use crate::db::DbPool;
+use crate::domain::{AssignmentKind, Author, Channel, ConversationStatus, EventKind};
+use crate::error::{AppError, AppResult};
+use crate::ids::{ContactId, ConversationId};
+use crate::protocol::ConversationSummary;
+
+/// The conversation as loaded from its snapshot.
+pub(super) struct State {
+    pub(super) ticket: String,
+    pub(super) alias: String,
+    pub(super) contact: ContactId,
+    pub(super) channel: Channel,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) snap: Snapshot,
+    /// Read marks changed since the last write.
+    pub(super) dirty: bool,
+    /// The current assignee has answered since being assigned.
+    pub(super) answered: bool,
+    /// (author_id, client_id) → the ack it got: retries are answered from here.
+    pub(super) sent: HashMap<(Option<Uuid>, String), (i64, DateTime<Utc>)>,
+}
+
+impl State {
+    pub(super) fn summary(&self) -> ConversationSummary {
+        ConversationSummary {
+            id: self.snap.id,
+            ticket: self.ticket.clone(),
+            status: self.snap.status,
+            priority: self.snap.priority,
+            level: self.snap.level,
+            assignee: self.snap.assignee_id,
+            channel: self.channel,
+            alias: self.alias.clone(),
+            tags: Vec::new(),
+            last_seq: self.snap.last_seq,
+            last_message_at: self.snap.last_message_at,
+            unanswered: self.snap.unanswered,
+            created_at: self.created_at,
+        }
+    }
+
+    pub(super) fn may_see(&self, op: &OperatorIdentity) -> bool {
+        op.role.sees_all()
+            || self.snap.status == ConversationStatus::Pending
+            || self.snap.assignee_id == Some(op.id)
+    }
+
+    /// Writing to the customer or changing the status: the assignee, or anyone who sees all.
+    pub(super) fn may_act(&self, op: &OperatorIdentity) -> bool {
+        op.role.sees_all() || self.snap.assignee_id == Some(op.id)
+    }
+}
+
+/// A write the actor has decided on, to apply once it is committed.
+pub(super) struct Plan {
+    pub(super) events: Vec<EventRow>,
+    pub(super) snap: Snapshot,
+    pub(super) assignment: Option<AssignmentChange>,
+    pub(super) sent: Option<(Option<Uuid>, String)>,
+    pub(super) answered: Option<bool>,
+    /// Sent to the origin after the commit and before the events fan out.
+    pub(super) ack: Option<(Ack, Option<Origin>)>,
+}
+
+impl State {
+    pub(super) fn plan_post(
+        &self,
+        config: &Config,
+        msg: &PostMessage,
+        now: DateTime<Utc>,
+    ) -> AppResult<Result<Plan, Ack>> {
+        let client_id = msg.client_id.as_str();
+        if client_id.is_empty() || client_id.chars().count() > MAX_CLIENT_ID_CHARS {
+            return Err(AppError::invalid(
+                "client_id",
+                format!("client_id must be 1 to {MAX_CLIENT_ID_CHARS} characters"),
+            ));
+        }
+        if msg.text.trim().is_empty() {
+            return Err(AppError::invalid("text", "text must not be empty"));
+        }
+        if msg.text.chars().count() > config.max_text_chars {
+            return Err(AppError::TooLong(format!(
+                "text is longer than {} characters",
+                config.max_text_chars
+            )));
+        }
+        let state = self;
+        let (author, author_id, author_name) = match &msg.by {
+            By::Visitor(contact) => {
+                if *contact != state.contact || msg.kind != EventKind::Message {
+                    return Err(AppError::Forbidden("not your conversation".into()));
+                }
+                (Author::Visitor, contact.0, state.alias.clone())
+            }
+            By::Operator(op) => {
+                let allowed = match msg.kind {
+                    EventKind::Note => state.may_see(op),
+                    _ => state.may_act(op),
+                };
+                if !allowed {
+                    let why = if state.may_see(op) {
+                        "take the conversation before writing to the customer"
+                    } else {
+                        "you may not act on this conversation"
+                    };
+                    return Err(AppError::Forbidden(why.into()));
+                }
+                (Author::Operator, op.id.0, op.name.clone())
+            }
+        };
+        let key = (Some(author_id), client_id.to_owned());
+        if let Some((seq, at)) = state.sent.get(&key) {
+            return Ok(Err(Ack {
+                conversation_id: self.snap.id,
+                client_id: client_id.to_owned(),
+                seq: *seq,
+                at: *at,
+            }));
+        }
+
+        let mut snap = state.snap.clone();
+        let mut events = Vec::new();
+        let mut assignment = None;
+        let mut answered = None;
+        match snap.status {
+            ConversationStatus::Closed => return Err(AppError::ConversationClosed),
+            ConversationStatus::Resolved if author == Author::Visitor => {
+                let window = chrono::Duration::hours(config.reopen_window_hours);
+                if snap.resolved_at.is_some_and(|at| now - at > window) {
+                    return Err(AppError::ConversationClosed);
+                }
+                snap.status = ConversationStatus::Pending;
+                snap.assignee_id = None;
+                snap.resolved_at = None;
+                answered = Some(false);
+                events.push(self.system_event(
+                    &mut snap,
+                    now,
+                    "The conversation was reopened",
+                    serde_json::json!({"action": "reopened"}),
+                ));
+            }
+            _ => {}
+        }
+        snap.last_seq += 1;
+        events.push(EventRow {
+            conversation_id: self.snap.id,
+            seq: snap.last_seq,
+            kind: msg.kind,
+            author,
+            author_id: Some(author_id),
+            author_name,
+            body: msg.text.clone(),
+            data: None,
+            client_id: Some(client_id.to_owned()),
+            created_at: now,
+        });
+        if msg.kind == EventKind::Message {
+            snap.last_message_at = Some(now);
+            match &msg.by {
+                By::Visitor(_) => snap.unanswered += 1,
+                By::Operator(op) => {
+                    snap.unanswered = 0;
+                    snap.first_response_at.get_or_insert(now);
+                    if snap.assignee_id == Some(op.id) && !state.answered {
+                        assignment = Some(AssignmentChange::FirstResponse);
+                        answered = Some(true);
+                    }
+                }
+            }
+        }
+        snap.updated_at = now;
+        let ack = Ack {
+            conversation_id: self.snap.id,
+            client_id: client_id.to_owned(),
+            seq: snap.last_seq,
+            at: now,
+        };
+        Ok(Ok(Plan {
+            events,
+            snap,
+            assignment,
+            sent: Some(key),
+            answered,
+            ack: Some((ack, msg.origin.clone())),
+        }))
+    }
+
+    pub(super) fn system_event(
+        &self,
+        snap: &mut Snapshot,
+        now: DateTime<Utc>,
+        text: &str,
+        data: serde_json::Value,
+    ) -> EventRow {
+        snap.last_seq += 1;
+        EventRow {
+            conversation_id: self.snap.id,
+            seq: snap.last_seq,
+            kind: EventKind::System,
+            author: Author::System,
+            author_id: None,
+            author_name: SYSTEM_NAME.to_owned(),
+            body: text.to_owned(),
+            data: Some(data),
+            client_id: None,
+            created_at: now,
+        }
+    }
+
+    /// Decides an action; `Ok(None)` means there is nothing to change.
+    pub(super) fn plan_action(
+        &self,
+        action: &Action,
+        now: DateTime<Utc>,
+    ) -> AppResult<Option<Plan>> {
+        let state = self;
+        let mut snap = state.snap.clone();
+        let status = snap.status;
+        let assign = |snap: &mut Snapshot, op: &OperatorIdentity, kind: AssignmentKind| {
+            snap.status = ConversationStatus::Active;
+            snap.assignee_id = Some(op.id);
+            snap.assigned_at = Some(now);
+            let data = serde_json::json!({
+                "action": "assigned", "kind": kind, "operator_id": op.id, "operator_name": op.name,
+            });
+            let event = self.system_event(snap, now, "An operator joined the conversation", data);
+            (
+                event,
+                AssignmentChange::Reassign {
+                    to: Some((op.id, kind)),
+                },
+            )
+        };
+        let (event, change) = match action {
+            Action::AutoAssign(op) => {
+                if status != ConversationStatus::Pending || snap.assignee_id.is_some() {
+                    return Err(AppError::conflict(
+                        "not_pending",
+                        "the conversation is not waiting",
+                    ));
+                }
+                assign(&mut snap, op, AssignmentKind::Auto)
+            }
+            Action::Take(op) => {
+                if !state.may_see(op) {
+                    return Err(AppError::Forbidden(
+                        "you may not act on this conversation".into(),
+                    ));
+                }
+                match status {
+                    ConversationStatus::Active if snap.assignee_id == Some(op.id) => {
+                        return Ok(None)
+                    }
+                    ConversationStatus::Pending => {}
+                    ConversationStatus::Active if op.role.sees_all() => {}
+                    ConversationStatus::Active => {
+                        return Err(AppError::conflict(
+                            "already_assigned",
+                            "another operator has it",
+                        ))
+                    }
+                    ConversationStatus::Resolved | ConversationStatus::Closed => {
+                        return Err(AppError::conflict(
+                            "not_pending",
+                            "the conversation is not open",
+                        ))
+                    }
+                }
+                assign(&mut snap, op, AssignmentKind::Take)
+            }
+            Action::Resolve(op) => {
+                if !state.may_act(op) {
+                    return Err(AppError::Forbidden(
+                        "you may not act on this conversation".into(),
+                    ));
+                }
+                match status {
+                    ConversationStatus::Closed => {
+                        return Err(AppError::conflict(
+                            "conversation_closed",
+                            "the conversation is closed",
+                        ))
+                    }
+                    ConversationStatus::Resolved => {
+                        return Err(AppError::conflict(
+                            "already_resolved",
+                            "the conversation is already resolved",
+                        ))
+                    }
+                    _ => {}
+                }
+                snap.status = ConversationStatus::Resolved;
+                snap.resolved_at = Some(now);
+                let data = serde_json::json!({"action": "resolved", "operator_id": op.id, "operator_name": op.name});
+                let event =
+                    self.system_event(&mut snap, now, "The conversation was resolved", data);
+                (event, AssignmentChange::Reassign { to: None })
+            }
+            Action::Close(op) => {
+                if !state.may_act(op) {
+                    return Err(AppError::Forbidden(
+                        "you may not act on this conversation".into(),
+                    ));
+                }
+                if status == ConversationStatus::Closed {
+                    return Err(AppError::conflict(
+                        "already_closed",
+                        "the conversation is already closed",
+                    ));
+                }
+                snap.status = ConversationStatus::Closed;
+                snap.closed_at = Some(now);
+                let data = serde_json::json!({"action": "closed", "operator_id": op.id, "operator_name": op.name});
+                let event = self.system_event(&mut snap, now, "The conversation was closed", data);
+                (event, AssignmentChange::Reassign { to: None })
+            }
+        };
+        snap.updated_at = now;
+        let answered = matches!(action, Action::AutoAssign(_) | Action::Take(_)).then_some(false);
+        Ok(Some(Plan {
+            events: vec![event],
+            snap,
+            assignment: Some(change),
+            sent: None,
+            answered,
+            ack: None,
+        }))
+    }
+}
+
+pub(super) async fn load_state(pool: DbPool, id: ConversationId) -> AppResult<State> {
+    let mut conn = pool.get().await?;
+    let (row, alias) = conversations::find(&mut conn, id)
+        .await
+        .map_err(|e| match e {
+            diesel::result::Error::NotFound => AppError::not_found("conversation"),
+            other => other.into(),
+        })?;
+    let stored_max = events::max_seq(&mut conn, id).await?;
+    let answered = conversations::open_assignment_answered(&mut conn, id).await?;
+    let sent = events::sent_client_ids(&mut conn, id)
+        .await?
+        .into_iter()
+        .filter_map(|(author, client_id, seq, at)| client_id.map(|c| ((author, c), (seq, at))))
+        .collect();
+    let mut snap = Snapshot::from(&row);
+    if stored_max != snap.last_seq {
+        // Events and snapshot are written in one transaction, so this means manual meddling;
+        // the events are the truth.
+        tracing::warn!(conversation = %id, snapshot = snap.last_seq, stored = stored_max, "snapshot seq repaired");
+        snap.last_seq = stored_max;
+    }
+    Ok(State {
+        ticket: row.ticket,
+        alias,
+        contact: row.contact_id,
+        channel: row.channel,
+        created_at: row.created_at,
+        snap,
+        dirty: false,
+        answered,
+        sent,
+    })
+}
