@@ -157,6 +157,44 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns figment::Error
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "switchboard.toml",
+                "listen = \"0.0.0.0:9000\"\nmax_text_chars = 500\nsupport_name = \"Helpdesk\"",
+            )?;
+            jail.set_env("SWITCHBOARD_MAX_TEXT_CHARS", "700");
+            jail.set_env("DATABASE_URL", "postgres://u:secret@db:5432/sb");
+            let config =
+                Config::load(Some(Path::new("switchboard.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+            assert_eq!(
+                config.max_text_chars, 700,
+                "the environment wins over the file"
+            );
+            assert_eq!(config.support_name, "Helpdesk");
+            assert_eq!(config.database_url(), "postgres://u:secret@db:5432/sb");
+            assert_eq!(config.visitor_burst, 10, "unset values keep their defaults");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn a_bad_value_is_a_clear_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SWITCHBOARD_LISTEN", "not an address");
+            let err = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.to_lowercase().contains("listen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn origins_are_split_and_normalised() {
         let config = Config {
             allowed_origins: "https://A.example/, http://b.example:8080 ,,".into(),

@@ -95,6 +95,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         App::new()
             .app_data(state.clone())
             .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            // No client addresses in the log: operators must not learn who a visitor is.
+            .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("switchboard::http"))
             .configure(|cfg| http::configure(cfg, max_body))
     })
     .workers(config.workers.max(1))
