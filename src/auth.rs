@@ -10,7 +10,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::db::operators::{self, NewOperator, OperatorRow};
-use crate::domain::Role;
+use crate::domain::{ConversationStatus, Role};
 use crate::error::{AppError, AppResult};
 use crate::ids::OperatorId;
 use crate::protocol::OperatorView;
@@ -43,6 +43,12 @@ impl From<&OperatorRow> for OperatorIdentity {
 }
 
 impl OperatorIdentity {
+    /// The visibility rule, everywhere: supervisors and admins see every conversation, agents
+    /// the queue (pending) and what is assigned to them.
+    pub fn may_see(&self, status: ConversationStatus, assignee: Option<OperatorId>) -> bool {
+        self.role.sees_all() || status == ConversationStatus::Pending || assignee == Some(self.id)
+    }
+
     pub fn view(&self) -> OperatorView {
         OperatorView {
             id: self.id,

@@ -332,9 +332,7 @@ impl Router {
         status: ConversationStatus,
         assignee: Option<OperatorId>,
     ) -> bool {
-        op.identity.role.sees_all()
-            || status == ConversationStatus::Pending
-            || assignee == Some(op.identity.id)
+        op.identity.may_see(status, assignee)
     }
 
     fn forward(&mut self, visible: impl Fn(&OnlineOperator) -> bool, push: OperatorPush) {

@@ -138,10 +138,7 @@ async fn visible(
             other => other.into(),
         })?;
     let summary = ConversationSummary::from(&found);
-    let may_see = op.role.sees_all()
-        || summary.status == ConversationStatus::Pending
-        || summary.assignee == Some(op.id);
-    if may_see {
+    if op.may_see(summary.status, summary.assignee) {
         Ok(summary)
     } else {
         Err(AppError::Forbidden(

@@ -55,9 +55,7 @@ impl State {
     }
 
     pub(super) fn may_see(&self, op: &OperatorIdentity) -> bool {
-        op.role.sees_all()
-            || self.snap.status == ConversationStatus::Pending
-            || self.snap.assignee_id == Some(op.id)
+        op.may_see(self.snap.status, self.snap.assignee_id)
     }
 
     /// Writing to the customer or changing the status: the assignee, or anyone who sees all.
