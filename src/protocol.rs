@@ -51,7 +51,9 @@ pub enum VisitorFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OperatorFrame {
     Hello {
-        token: String,
+        /// May be omitted when the socket was opened with the panel's session cookie.
+        #[serde(default)]
+        token: Option<String>,
     },
     Message {
         conversation_id: ConversationId,

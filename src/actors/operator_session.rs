@@ -52,6 +52,7 @@ enum Phase {
 
 pub struct OperatorSession {
     id: SessionId,
+    cookie_token: Option<String>,
     deps: SessionDeps,
     socket: SocketState,
     phase: Phase,
@@ -62,9 +63,11 @@ pub struct OperatorSession {
 }
 
 impl OperatorSession {
-    pub fn new(deps: SessionDeps) -> Self {
+    /// `cookie_token` is the panel's session cookie, if the upgrade request carried one.
+    pub fn new(deps: SessionDeps, cookie_token: Option<String>) -> Self {
         OperatorSession {
             id: SessionId::new(),
+            cookie_token,
             socket: SocketState::new(deps.config.max_frame_bytes),
             phase: Phase::AwaitingHello,
             delivered: HashMap::new(),
@@ -125,7 +128,15 @@ impl OperatorSession {
     fn on_frame(&mut self, frame: OperatorFrame, ctx: &mut ws::WebsocketContext<Self>) {
         let operator = match (&self.phase, frame) {
             (Phase::AwaitingHello, OperatorFrame::Hello { token }) => {
-                return self.hello(token, ctx)
+                return match token.or_else(|| self.cookie_token.clone()) {
+                    Some(token) => self.hello(token, ctx),
+                    None => {
+                        let err = AppError::Unauthorized(
+                            "hello needs a token (or the session cookie)".into(),
+                        );
+                        socket::send_error::<Self>(ctx, &err, None)
+                    }
+                };
             }
             (Phase::Ready(_) | Phase::Greeting, OperatorFrame::Hello { .. }) => {
                 let err = AppError::InvalidFrame("hello was already received".into());

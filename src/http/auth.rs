@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -107,7 +109,13 @@ pub async fn login(
     )
     .await?;
     let operator = OperatorIdentity::from(&row).view();
-    Ok(HttpResponse::Ok().json(LoginResponse {
+    let cookie = Cookie::build(SESSION_COOKIE, token.clone())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(CookieDuration::hours(state.config.operator_token_ttl_hours))
+        .finish();
+    Ok(HttpResponse::Ok().cookie(cookie).json(LoginResponse {
         token,
         expires_at,
         operator,
@@ -118,7 +126,9 @@ pub async fn login(
 pub async fn logout(state: web::Data<AppState>, auth: AuthOperator) -> AppResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     sessions::revoke_operator_session(&mut conn, &auth.token_hash, Utc::now()).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    gone.make_removal();
+    Ok(HttpResponse::NoContent().cookie(gone).finish())
 }
 
 /// `GET /api/v1/auth/me`

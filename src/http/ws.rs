@@ -3,6 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
+use super::auth::SESSION_COOKIE;
 use super::AppState;
 use crate::actors::operator_session::OperatorSession;
 use crate::actors::visitor_session::VisitorSession;
@@ -59,8 +60,13 @@ pub async fn operator(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     check_origin(&req, &state)?;
-    ws::WsResponseBuilder::new(OperatorSession::new(state.session_deps()), &req, stream)
-        .frame_size(state.config.max_body_bytes)
-        .start()
-        .map_err(upgrade_error)
+    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    ws::WsResponseBuilder::new(
+        OperatorSession::new(state.session_deps(), cookie),
+        &req,
+        stream,
+    )
+    .frame_size(state.config.max_body_bytes)
+    .start()
+    .map_err(upgrade_error)
 }
