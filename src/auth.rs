@@ -177,6 +177,9 @@ pub async fn create_operator(
         },
     )
     .await?;
+    // Everyone starts in the default group, so a new team routes without further set-up.
+    let default = crate::db::groups::default_group(conn).await?;
+    crate::db::groups::add_member(conn, default.id, row.id).await?;
     Ok(row)
 }
 

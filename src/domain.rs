@@ -135,10 +135,28 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// How a group picks among its eligible operators.
+    RoutingStrategy: "routing strategy" {
+        RoundRobin => "round_robin",
+        LeastLoaded => "least_loaded",
+        Sticky => "sticky",
+    }
+);
+
 impl Role {
     /// Supervisors and admins see and act on every conversation.
     pub fn sees_all(self) -> bool {
         matches!(self, Role::Supervisor | Role::Admin)
+    }
+
+    /// Agent < supervisor < admin: each role may do what the ones below it may.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Agent => 0,
+            Role::Supervisor => 1,
+            Role::Admin => 2,
+        }
     }
 }
 

@@ -55,6 +55,18 @@ uuid_id!(
     ContactId
 );
 uuid_id!(
+    /// A group (department) of operators with its own routing strategy.
+    GroupId
+);
+uuid_id!(
+    /// A label operators put on conversations.
+    TagId
+);
+uuid_id!(
+    /// A reply template operators insert by its shortcut.
+    CannedId
+);
+uuid_id!(
     /// One WebSocket connection, visitor or operator.
     SessionId
 );

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::conversations::WithAlias;
 use crate::domain::{Author, Channel, ConversationStatus, EventKind, Presence, Priority, Role};
 use crate::error::AppError;
-use crate::ids::{ConversationId, OperatorId};
+use crate::ids::{ConversationId, GroupId, OperatorId};
 
 /// Closed because no valid `hello` arrived in time.
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
@@ -92,6 +92,7 @@ pub struct ConversationSummary {
     pub level: i16,
     pub assignee: Option<OperatorId>,
     pub channel: Channel,
+    pub group_id: GroupId,
     pub alias: String,
     pub tags: Vec<String>,
     pub last_seq: i64,
@@ -110,6 +111,7 @@ impl From<&WithAlias> for ConversationSummary {
             level: row.level,
             assignee: row.assignee_id,
             channel: row.channel,
+            group_id: row.group_id,
             alias: alias.clone(),
             tags: Vec::new(),
             last_seq: row.last_seq,

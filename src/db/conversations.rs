@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{assignments, contacts, conversations};
 use crate::domain::{Channel, ConversationStatus, Priority};
-use crate::ids::{ContactId, ConversationId, OperatorId};
+use crate::ids::{ContactId, ConversationId, GroupId, OperatorId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = conversations, check_for_backend(diesel::pg::Pg))]
@@ -37,6 +37,7 @@ pub struct ConversationRow {
     pub rating: Option<i16>,
     pub rating_comment: Option<String>,
     pub rated_at: Option<DateTime<Utc>>,
+    pub group_id: GroupId,
 }
 
 /// A conversation row with the alias its customer appears under.
@@ -54,6 +55,7 @@ pub struct NewContact<'a> {
 #[diesel(table_name = conversations)]
 pub struct NewConversation<'a> {
     pub id: ConversationId,
+    pub group_id: GroupId,
     pub ticket: &'a str,
     pub contact_id: ContactId,
     pub channel: Channel,
@@ -72,6 +74,7 @@ pub struct NewConversation<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub id: ConversationId,
+    pub group_id: GroupId,
     pub status: ConversationStatus,
     pub priority: Priority,
     pub level: i16,
@@ -92,6 +95,7 @@ impl From<&ConversationRow> for Snapshot {
     fn from(row: &ConversationRow) -> Self {
         Snapshot {
             id: row.id,
+            group_id: row.group_id,
             status: row.status,
             priority: row.priority,
             level: row.level,

@@ -154,6 +154,7 @@ async fn update_snapshots(
     snaps: &[&Snapshot],
 ) -> diesel::QueryResult<()> {
     let ids: Vec<Uuid> = snaps.iter().map(|s| s.id.0).collect();
+    let groups: Vec<Uuid> = snaps.iter().map(|s| s.group_id.0).collect();
     let status: Vec<&str> = snaps.iter().map(|s| s.status.as_str()).collect();
     let priority: Vec<i16> = snaps.iter().map(|s| s.priority.as_i16()).collect();
     let level: Vec<i16> = snaps.iter().map(|s| s.level).collect();
@@ -173,11 +174,11 @@ async fn update_snapshots(
            resolved_at = v.resolved_at, closed_at = v.closed_at, last_seq = v.last_seq, \
            last_message_at = v.last_message_at, unanswered = v.unanswered, \
            visitor_read_seq = v.visitor_read, operator_read_seq = v.operator_read, \
-           updated_at = v.updated_at \
-         FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+           updated_at = v.updated_at, group_id = v.group_id \
+         FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
            AS v(id, status, priority, level, assignee, assigned_at, first_response_at, \
                 resolved_at, closed_at, last_seq, last_message_at, unanswered, visitor_read, \
-                operator_read, updated_at) \
+                operator_read, updated_at, group_id) \
          WHERE c.id = v.id",
     )
     .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
@@ -195,6 +196,7 @@ async fn update_snapshots(
     .bind::<Array<BigInt>, _>(visitor_read)
     .bind::<Array<BigInt>, _>(operator_read)
     .bind::<Array<Timestamptz>, _>(updated)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(groups)
     .execute(conn)
     .await
     .map(drop)

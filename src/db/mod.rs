@@ -1,9 +1,11 @@
 //! PostgreSQL access: the connection pool, creating the database, embedded migrations, and one
 //! module of queries per table. Nothing here knows about actors or HTTP.
 
+pub mod audit;
 pub mod conversations;
 pub mod event_writer;
 pub mod events;
+pub mod groups;
 pub mod operators;
 pub mod schema;
 pub mod sessions;

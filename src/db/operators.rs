@@ -8,7 +8,10 @@ use super::schema::operators;
 use crate::domain::Role;
 use crate::ids::OperatorId;
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+diesel::define_sql_function!(
+    /// SQL `lower()`, for case-insensitive lookups.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text
+);
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = operators, check_for_backend(diesel::pg::Pg))]

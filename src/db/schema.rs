@@ -1,5 +1,11 @@
 // @generated automatically by Diesel CLI.
 
+pub mod sql_types {
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "tsvector", schema = "pg_catalog"))]
+    pub struct Tsvector;
+}
+
 diesel::table! {
     assignments (id) {
         id -> Int8,
@@ -9,6 +15,30 @@ diesel::table! {
         assigned_at -> Timestamptz,
         unassigned_at -> Nullable<Timestamptz>,
         first_response_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        operator_id -> Nullable<Uuid>,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Text,
+        details -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    canned_responses (id) {
+        id -> Uuid,
+        shortcut -> Text,
+        language -> Text,
+        title -> Text,
+        body -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -29,6 +59,14 @@ diesel::table! {
         alias -> Text,
         language -> Text,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    conversation_tags (conversation_id, tag_id) {
+        conversation_id -> Uuid,
+        tag_id -> Uuid,
+        added_at -> Timestamptz,
     }
 }
 
@@ -59,10 +97,14 @@ diesel::table! {
         rating -> Nullable<Int2>,
         rating_comment -> Nullable<Text>,
         rated_at -> Nullable<Timestamptz>,
+        group_id -> Uuid,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::Tsvector;
+
     events (conversation_id, seq) {
         conversation_id -> Uuid,
         seq -> Int8,
@@ -74,6 +116,27 @@ diesel::table! {
         data -> Nullable<Jsonb>,
         client_id -> Nullable<Text>,
         created_at -> Timestamptz,
+        search -> Nullable<Tsvector>,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, operator_id) {
+        group_id -> Uuid,
+        operator_id -> Uuid,
+        added_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> Uuid,
+        name -> Text,
+        strategy -> Text,
+        is_default -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -101,6 +164,17 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        status -> Text,
+        last_seen_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> Uuid,
+        name -> Text,
+        color -> Nullable<Text>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -117,21 +191,33 @@ diesel::table! {
 
 diesel::joinable!(assignments -> conversations (conversation_id));
 diesel::joinable!(assignments -> operators (operator_id));
+diesel::joinable!(audit_log -> operators (operator_id));
 diesel::joinable!(channel_identities -> contacts (contact_id));
+diesel::joinable!(conversation_tags -> conversations (conversation_id));
+diesel::joinable!(conversation_tags -> tags (tag_id));
 diesel::joinable!(conversations -> contacts (contact_id));
+diesel::joinable!(conversations -> groups (group_id));
 diesel::joinable!(conversations -> operators (assignee_id));
 diesel::joinable!(events -> conversations (conversation_id));
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(group_members -> operators (operator_id));
 diesel::joinable!(operator_sessions -> operators (operator_id));
 diesel::joinable!(widget_sessions -> contacts (contact_id));
 diesel::joinable!(widget_sessions -> conversations (conversation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     assignments,
+    audit_log,
+    canned_responses,
     channel_identities,
     contacts,
+    conversation_tags,
     conversations,
     events,
+    group_members,
+    groups,
     operator_sessions,
     operators,
+    tags,
     widget_sessions,
 );

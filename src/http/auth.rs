@@ -15,6 +15,7 @@ use super::{client_ip, AppState};
 use crate::auth::{hash_token, new_token, verify_password, OperatorIdentity};
 use crate::db::operators;
 use crate::db::sessions::{self, NewOperatorSession};
+use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::protocol::OperatorView;
 
@@ -59,6 +60,17 @@ impl FromRequest for AuthOperator {
                 token_hash,
             })
         })
+    }
+}
+
+impl AuthOperator {
+    /// 403 unless the operator's role is at least `role`.
+    pub fn require(&self, role: Role) -> AppResult<()> {
+        if self.operator.role.rank() >= role.rank() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!("this needs the {role} role")))
+        }
     }
 }
 

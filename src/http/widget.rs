@@ -108,6 +108,7 @@ pub async fn create_session(
         &state.pool,
         &state.router,
         OpenRequest {
+            group: body.group,
             channel: Channel::Web,
             language: body
                 .language

@@ -17,6 +17,8 @@ use crate::protocol::ConversationSummary;
 
 /// What a new conversation starts with.
 pub struct OpenRequest {
+    /// A group by name; the default group when absent.
+    pub group: Option<String>,
     pub channel: Channel,
     pub language: String,
     pub metadata: serde_json::Value,
@@ -41,6 +43,12 @@ pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) ->
 
     const TICKET_ATTEMPTS: usize = 5;
     let mut conn = pool.get().await?;
+    let group = match &request.group {
+        Some(name) => crate::db::groups::find_by_name(&mut conn, name)
+            .await?
+            .ok_or_else(|| AppError::invalid("group", format!("there is no group '{name}'")))?,
+        None => crate::db::groups::default_group(&mut conn).await?,
+    };
     for _ in 0..TICKET_ATTEMPTS {
         let now = Utc::now();
         let ticket = ticket::new_ticket(now);
@@ -75,6 +83,7 @@ pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) ->
                     conn,
                     &NewConversation {
                         id,
+                        group_id: group.id,
                         ticket: &ticket,
                         contact_id: contact,
                         channel: request.channel,

@@ -45,6 +45,7 @@ impl State {
             level: self.snap.level,
             assignee: self.snap.assignee_id,
             channel: self.channel,
+            group_id: self.snap.group_id,
             alias: self.alias.clone(),
             tags: Vec::new(),
             last_seq: self.snap.last_seq,

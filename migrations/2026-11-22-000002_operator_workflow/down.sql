@@ -1,0 +1,11 @@
+DROP INDEX events_search_idx;
+DROP INDEX conversations_resolved_idx;
+ALTER TABLE events DROP COLUMN search;
+DROP TABLE audit_log;
+DROP TABLE canned_responses;
+DROP TABLE conversation_tags;
+DROP TABLE tags;
+ALTER TABLE conversations DROP COLUMN group_id;
+DROP TABLE group_members;
+DROP TABLE groups;
+ALTER TABLE operators DROP COLUMN last_seen_at, DROP COLUMN status;
