@@ -22,6 +22,7 @@ macro_rules! text_enum {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, AsExpression, FromSqlRow,
+            utoipa::ToSchema,
         )]
         #[diesel(sql_type = Text)]
         pub enum $name {
@@ -184,6 +185,7 @@ impl ConversationStatus {
     Deserialize,
     AsExpression,
     FromSqlRow,
+    utoipa::ToSchema,
 )]
 #[diesel(sql_type = SmallInt)]
 #[serde(rename_all = "snake_case")]

@@ -127,6 +127,22 @@ impl AppError {
     }
 }
 
+/// The error body every endpoint answers with (for the API document; responses are built
+/// from `AppError`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiError {
+    pub error: ApiErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiErrorDetail {
+    /// One of the protocol's error codes, e.g. `not_found`, `forbidden`, `invalid_request`.
+    pub code: String,
+    pub message: String,
+    /// The request field at fault, for validation errors.
+    pub field: Option<String>,
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: ErrorDetail<'a>,

@@ -9,8 +9,9 @@ macro_rules! uuid_id {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-            DieselNewType,
+            DieselNewType, utoipa::ToSchema,
         )]
+        #[schema(value_type = String, format = Uuid)]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 

@@ -2,8 +2,10 @@
 //! read-only queries; every route is wired in `configure`, so the whole surface reads here.
 
 pub mod auth;
+pub mod content;
 pub mod conversations;
 pub mod health;
+pub mod openapi;
 pub mod widget;
 pub mod ws;
 

@@ -1,0 +1,1 @@
+//! Queries for tags, canned responses, search, statistics and contact history.
