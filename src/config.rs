@@ -51,6 +51,12 @@ pub struct Config {
     /// A Conversation actor with no sockets and no activity for this long stops.
     pub conversation_idle_secs: u64,
     pub conversation_threads: usize,
+    /// An operator silent this long (no socket, no heartbeat) goes offline and their open
+    /// conversations are redistributed.
+    pub presence_timeout_secs: u64,
+    /// An assignee who has not answered this long loses the conversation to another eligible
+    /// operator; 0 turns this off.
+    pub reassign_after_secs: u64,
     pub writer_concurrency: usize,
     pub writer_max_batch: usize,
     pub operator_display: OperatorDisplay,
@@ -81,6 +87,8 @@ impl Default for Config {
             reopen_window_hours: 72,
             conversation_idle_secs: 300,
             conversation_threads: 2,
+            presence_timeout_secs: 120,
+            reassign_after_secs: 300,
             writer_concurrency: 4,
             writer_max_batch: 500,
             operator_display: OperatorDisplay::Team,

@@ -159,6 +159,9 @@ pub enum VisitorOut<'a> {
     },
     Queue {
         position: usize,
+        /// Seconds until an operator is likely free; absent until there is history.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        estimated_wait_secs: Option<u64>,
     },
     Status {
         status: ConversationStatus,

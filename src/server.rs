@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::actors::conversation::{ConversationDeps, Flush};
 use crate::actors::registry::ConversationRegistry;
 use crate::actors::router::Router;
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::db::{self, event_writer::EventWriter, DbPool};
 use crate::http::{self, AppState};
@@ -46,6 +47,11 @@ pub struct Running {
 
 /// Prepares the database and starts everything; must run inside an actix System.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// As `start`, with the router's clock given (tests drive time with a manual clock).
+pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Running, StartError> {
     let config = Arc::new(config);
     let url = config.database_url().to_owned();
     db::ensure_database(&url).await?;
@@ -73,7 +79,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             config: config.clone(),
         };
         let created = ConversationRegistry::new(deps, handles);
-        let mut router = Router::new(pool.clone());
+        let mut router = Router::new(pool.clone(), &config, clock);
         router.set_registry(created.clone());
         registry = Some(created);
         router

@@ -11,7 +11,7 @@ use bytestring::ByteString;
 use chrono::Utc;
 
 use super::conversation::{By, MarkRead, Origin, PostMessage, Replay, Typing};
-use super::router::{OperatorConnected, OperatorDisconnected, SetPresence};
+use super::router::{OperatorConnected, OperatorDisconnected, Seen, SetPresence};
 use super::socket::{self, SocketState, TextSession};
 use super::visitor_session::SessionDeps;
 use crate::auth::{hash_token, OperatorIdentity};
@@ -20,7 +20,7 @@ use crate::db::sessions;
 use crate::domain::{EventKind, Presence};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ConversationId, SessionId};
-use crate::protocol::{decode, encode, ConversationSummary, OperatorFrame, OperatorOut};
+use crate::protocol::{decode, encode, OperatorFrame, OperatorOut};
 
 /// How many open conversations the `welcome` frame lists at most.
 const WELCOME_LIMIT: i64 = 500;
@@ -94,6 +94,7 @@ impl OperatorSession {
                 Visibility::Agent(operator.id)
             };
             let open = conversations::open_visible(&mut conn, visibility, WELCOME_LIMIT).await?;
+            let summaries = conversations::summaries(&mut conn, &open).await?;
             drop(conn);
             // Registered before the welcome is written: live frames queue up behind it.
             router
@@ -103,8 +104,6 @@ impl OperatorSession {
                     recipient,
                 })
                 .await?;
-            let summaries: Vec<ConversationSummary> =
-                open.iter().map(ConversationSummary::from).collect();
             AppResult::Ok((operator, summaries))
         };
         ctx.wait(
@@ -304,6 +303,14 @@ impl Actor for OperatorSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         socket::start::<Self>(ctx, self.deps.shutdown.clone());
+        // The presence heartbeat: a socket that keeps answering keeps its operator online.
+        ctx.run_interval(socket::HEARTBEAT_INTERVAL, |act, _ctx| {
+            if let Phase::Ready(operator) = &act.phase {
+                if act.socket.heartbeat.elapsed() < socket::CLIENT_TIMEOUT {
+                    act.deps.router.do_send(Seen(operator.id));
+                }
+            }
+        });
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {

@@ -1,28 +1,38 @@
-//! The one Router: it knows which operators are online (their sockets, presence, capacity and
-//! load) and which conversations wait, in order of priority then age. It assigns waiting
-//! conversations to the least-loaded eligible operator, tells waiting visitors their place in
-//! the queue, and forwards conversation events to the operator sockets allowed to see them.
+//! The one Router: it knows which operators are online (their sockets, presence, capacity, load,
+//! groups and tier) and which conversations wait, in order of priority then age. It assigns
+//! waiting conversations by each group's strategy, takes conversations back from operators who
+//! went silent or did not answer, tells waiting visitors their place and expected wait, and
+//! forwards conversation events to the operator sockets allowed to see them.
+//!
+//! Time comes from a `Clock`, and timeouts are checked by `Sweep`, so tests drive them.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use bytestring::ByteString;
 use chrono::{DateTime, Utc};
 
-use super::conversation::{Act, Action, QueuePosition};
+use super::conversation::{Act, Action, QueuePosition, Unassigned};
 use super::operator_session::OperatorPush;
 use super::registry::ConversationRegistry;
 use crate::auth::OperatorIdentity;
-use crate::db::{conversations, DbPool};
-use crate::domain::{ConversationStatus, Presence, Priority};
-use crate::ids::{ConversationId, OperatorId, SessionId};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::{conversations, groups, DbPool};
+use crate::domain::{ConversationStatus, Presence, Priority, RoutingStrategy};
+use crate::error::AppError;
+use crate::ids::{ConversationId, GroupId, OperatorId, SessionId};
 use crate::protocol::{encode, ConversationSummary, OperatorOut};
 
 /// How long to wait before retrying start-up loading or a failed assignment.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How often timeouts are checked against the clock.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// Assignments remembered to estimate how fast the queue moves.
+const RECENT_ASSIGNMENTS: usize = 20;
 
 /// An operator socket said hello.
 #[derive(Message)]
@@ -40,6 +50,7 @@ pub struct OperatorDisconnected {
     pub session: SessionId,
 }
 
+/// The operator chose a status (from the panel or the API).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetPresence {
@@ -47,10 +58,28 @@ pub struct SetPresence {
     pub presence: Presence,
 }
 
-/// A conversation's status, assignee, priority or level changed (or it was just opened).
+/// An operator's socket showed signs of life (the presence heartbeat).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ConversationChanged(pub ConversationSummary);
+pub struct Seen(pub OperatorId);
+
+/// Routing facts about a conversation beyond its summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Routing {
+    /// The assignee has answered since being assigned.
+    pub answered: bool,
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// Who had it before (sticky routing sends it back there when possible).
+    pub preferred: Option<OperatorId>,
+}
+
+/// A conversation's status, assignee, priority, level, group or tags changed, or it was opened.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConversationChanged {
+    pub summary: ConversationSummary,
+    pub routing: Routing,
+}
 
 /// A frame for the operators who may see `conversation` in its current state.
 #[derive(Message)]
@@ -68,7 +97,25 @@ pub struct Publish {
 #[rtype(result = "()")]
 pub struct QueryPosition(pub ConversationId);
 
-/// Liveness probe for `/health`.
+/// Check presence and answer timeouts against the clock now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Sweep;
+
+/// Operators, groups or memberships changed: re-read them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReloadTeam;
+
+/// An operator was deleted or changed (capacity, accepting, tier, role).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OperatorUpdated {
+    pub operator: OperatorIdentity,
+    pub deleted: bool,
+}
+
+/// Liveness probe and figures for `/health` and `/metrics`.
 #[derive(Message)]
 #[rtype(result = "RouterStats")]
 pub struct Stats;
@@ -93,54 +140,94 @@ struct Tracked {
     status: ConversationStatus,
     assignee: Option<OperatorId>,
     priority: Priority,
+    level: i16,
+    group: GroupId,
     created_at: DateTime<Utc>,
+    routing: Routing,
     /// Assigned by this router but not yet confirmed by the conversation.
     tentative: bool,
 }
 
-impl From<&ConversationSummary> for Tracked {
-    fn from(s: &ConversationSummary) -> Self {
+impl Tracked {
+    fn from_summary(s: &ConversationSummary, routing: Routing) -> Self {
         Tracked {
             status: s.status,
             assignee: s.assignee,
             priority: s.priority,
+            level: s.level,
+            group: s.group_id,
             created_at: s.created_at,
+            routing,
             tentative: false,
         }
     }
+
+    fn key(&self, id: ConversationId) -> QueueKey {
+        QueueKey {
+            priority: Reverse(self.priority),
+            created_at: self.created_at,
+            id,
+        }
+    }
+
+    /// Urgent and escalated conversations go to the most senior tier available.
+    fn wants_senior(&self) -> bool {
+        self.priority == Priority::Urgent || self.level > 0
+    }
 }
 
-struct OnlineOperator {
+struct OperatorState {
     identity: OperatorIdentity,
     presence: Presence,
     sessions: HashMap<SessionId, Recipient<OperatorPush>>,
-    last_assigned: Option<Instant>,
+    last_seen: DateTime<Utc>,
+    last_assigned: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+struct GroupInfo {
+    strategy: RoutingStrategy,
+    members: HashSet<OperatorId>,
+    /// The operator round-robin picked last.
+    last_pick: Option<OperatorId>,
 }
 
 pub struct Router {
     registry: Option<Arc<ConversationRegistry>>,
     pool: DbPool,
+    clock: SharedClock,
+    presence_timeout: chrono::Duration,
+    reassign_after: Option<chrono::Duration>,
     loaded: bool,
-    operators: HashMap<OperatorId, OnlineOperator>,
+    /// Operators with a socket, or silent for less than the presence timeout.
+    operators: HashMap<OperatorId, OperatorState>,
+    groups: HashMap<GroupId, GroupInfo>,
     conversations: HashMap<ConversationId, Tracked>,
     /// Active conversations per assignee, online or not.
     load: HashMap<OperatorId, u32>,
     queue: BTreeSet<QueueKey>,
     /// The position each waiting conversation was last told.
     told: HashMap<ConversationId, usize>,
+    recent_assignments: VecDeque<DateTime<Utc>>,
 }
 
 impl Router {
-    pub fn new(pool: DbPool) -> Self {
+    pub fn new(pool: DbPool, config: &Config, clock: SharedClock) -> Self {
         Router {
             registry: None,
             pool,
+            clock,
+            presence_timeout: chrono::Duration::seconds(config.presence_timeout_secs as i64),
+            reassign_after: (config.reassign_after_secs > 0)
+                .then(|| chrono::Duration::seconds(config.reassign_after_secs as i64)),
             loaded: false,
             operators: HashMap::new(),
+            groups: HashMap::new(),
             conversations: HashMap::new(),
             load: HashMap::new(),
             queue: BTreeSet::new(),
             told: HashMap::new(),
+            recent_assignments: VecDeque::new(),
         }
     }
 
@@ -149,18 +236,29 @@ impl Router {
         self.registry = Some(registry);
     }
 
-    fn load_open_conversations(&mut self, ctx: &mut Context<Self>) {
+    fn load_state(&mut self, ctx: &mut Context<Self>) {
         let pool = self.pool.clone();
         let load = async move {
             let mut conn = pool.get().await?;
-            Ok::<_, crate::error::AppError>(conversations::open_for_routing(&mut conn).await?)
+            let open = conversations::open_for_routing(&mut conn).await?;
+            let team = load_team(&mut conn).await?;
+            Ok::<_, AppError>((open, team))
         };
         ctx.wait(
             fut::wrap_future::<_, Self>(load).map(|result, act, ctx| match result {
-                Ok(rows) => {
+                Ok((rows, team)) => {
+                    act.groups = team;
                     for row in &rows {
                         let summary = ConversationSummary::from(row);
-                        act.track(summary.id, Tracked::from(&summary));
+                        let routing = Routing {
+                            answered: row
+                                .0
+                                .first_response_at
+                                .is_some_and(|f| row.0.assigned_at.is_none_or(|a| f >= a)),
+                            assigned_at: row.0.assigned_at,
+                            preferred: None,
+                        };
+                        act.track(summary.id, Tracked::from_summary(&summary, routing));
                     }
                     act.loaded = true;
                     tracing::info!(open = rows.len(), queued = act.queue.len(), "router loaded");
@@ -168,9 +266,32 @@ impl Router {
                     act.tell_positions(true);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "router could not load conversations; retrying");
-                    ctx.run_later(RETRY_DELAY, |act, ctx| act.load_open_conversations(ctx));
+                    tracing::warn!(error = %e, "router could not load its state; retrying");
+                    ctx.run_later(RETRY_DELAY, |act, ctx| act.load_state(ctx));
                 }
+            }),
+        );
+    }
+
+    fn reload_team(&mut self, ctx: &mut Context<Self>) {
+        let pool = self.pool.clone();
+        let load = async move {
+            let mut conn = pool.get().await?;
+            load_team(&mut conn).await
+        };
+        ctx.spawn(
+            fut::wrap_future::<_, Self>(load).map(|result, act, ctx| match result {
+                Ok(team) => {
+                    // Keep round-robin positions across reloads.
+                    let mut team = team;
+                    for (id, info) in team.iter_mut() {
+                        info.last_pick = act.groups.get(id).and_then(|g| g.last_pick);
+                    }
+                    act.groups = team;
+                    act.route(ctx);
+                    act.tell_positions(true);
+                }
+                Err(e) => tracing::warn!(error = %e, "router could not reload the team"),
             }),
         );
     }
@@ -178,15 +299,21 @@ impl Router {
     /// Records a conversation's new state, keeping loads and the queue in step with it.
     fn track(&mut self, id: ConversationId, state: Tracked) {
         if let Some(old) = self.conversations.remove(&id) {
-            self.untrack_effects(id, &old);
+            match old.status {
+                ConversationStatus::Pending => {
+                    self.queue.remove(&old.key(id));
+                }
+                ConversationStatus::Active => {
+                    if let Some(n) = old.assignee.and_then(|op| self.load.get_mut(&op)) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                _ => {}
+            }
         }
         match state.status {
             ConversationStatus::Pending => {
-                self.queue.insert(QueueKey {
-                    priority: Reverse(state.priority),
-                    created_at: state.created_at,
-                    id,
-                });
+                self.queue.insert(state.key(id));
             }
             ConversationStatus::Active => {
                 if let Some(op) = state.assignee {
@@ -200,103 +327,175 @@ impl Router {
         self.conversations.insert(id, state);
     }
 
-    fn untrack_effects(&mut self, id: ConversationId, old: &Tracked) {
-        match old.status {
-            ConversationStatus::Pending => {
-                self.queue.remove(&QueueKey {
-                    priority: Reverse(old.priority),
-                    created_at: old.created_at,
-                    id,
-                });
-            }
-            ConversationStatus::Active => {
-                if let Some(op) = old.assignee {
-                    if let Some(n) = self.load.get_mut(&op) {
-                        *n = n.saturating_sub(1);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
     fn load_of(&self, op: OperatorId) -> u32 {
         self.load.get(&op).copied().unwrap_or(0)
     }
 
-    /// Online, accepting, under capacity; the least loaded, then the one idle longest.
-    fn pick_operator(&self) -> Option<OperatorId> {
+    /// Online, accepting, under capacity, and a member of the group.
+    fn eligible(&self, group: GroupId) -> Vec<&OperatorState> {
+        let Some(info) = self.groups.get(&group) else {
+            return Vec::new();
+        };
         self.operators
             .values()
-            .filter(|o| o.presence == Presence::Online && o.identity.accepting)
+            .filter(|o| {
+                o.presence == Presence::Online && o.identity.accepting && !o.sessions.is_empty()
+            })
             .filter(|o| {
                 i64::from(self.load_of(o.identity.id)) < i64::from(o.identity.max_concurrent)
             })
-            .min_by_key(|o| (self.load_of(o.identity.id), o.last_assigned, o.identity.id))
-            .map(|o| o.identity.id)
+            .filter(|o| info.members.contains(&o.identity.id))
+            .collect()
     }
 
-    /// Assigns from the head of the queue while someone can take it.
+    /// The operator the conversation's group would give it to now, if any.
+    fn choose(&self, conversation: &Tracked, exclude: Option<OperatorId>) -> Option<OperatorId> {
+        let info = self.groups.get(&conversation.group)?;
+        let mut candidates: Vec<&OperatorState> = self
+            .eligible(conversation.group)
+            .into_iter()
+            .filter(|o| Some(o.identity.id) != exclude)
+            .collect();
+        if conversation.wants_senior() {
+            let top = candidates.iter().map(|o| o.identity.tier).max()?;
+            candidates.retain(|o| o.identity.tier == top);
+        }
+        let least_loaded = |candidates: &[&OperatorState]| {
+            candidates
+                .iter()
+                .min_by_key(|o| (self.load_of(o.identity.id), o.last_assigned, o.identity.id))
+                .map(|o| o.identity.id)
+        };
+        match info.strategy {
+            RoutingStrategy::LeastLoaded => least_loaded(&candidates),
+            RoutingStrategy::Sticky => conversation
+                .routing
+                .preferred
+                .filter(|p| candidates.iter().any(|o| o.identity.id == *p))
+                .or_else(|| least_loaded(&candidates)),
+            RoutingStrategy::RoundRobin => {
+                let mut ids: Vec<OperatorId> = candidates.iter().map(|o| o.identity.id).collect();
+                ids.sort();
+                let next = info
+                    .last_pick
+                    .and_then(|last| ids.iter().find(|id| **id > last).copied());
+                next.or_else(|| ids.first().copied())
+            }
+        }
+    }
+
+    /// Assigns waiting conversations, highest priority and oldest first, while anyone can
+    /// take them; a conversation whose group has nobody free waits without blocking others.
     fn route(&mut self, ctx: &mut Context<Self>) {
+        if self.registry.is_none() {
+            return;
+        }
+        let waiting: Vec<QueueKey> = self.queue.iter().copied().collect();
+        for key in waiting {
+            let has_capacity = self.operators.values().any(|o| {
+                o.presence == Presence::Online
+                    && o.identity.accepting
+                    && i64::from(self.load_of(o.identity.id)) < i64::from(o.identity.max_concurrent)
+            });
+            if !has_capacity {
+                break;
+            }
+            let Some(conversation) = self.conversations.get(&key.id).cloned() else {
+                self.queue.remove(&key);
+                continue;
+            };
+            let Some(op) = self.choose(&conversation, None) else {
+                continue;
+            };
+            self.give(key.id, conversation, op, Action::AutoAssign, ctx);
+        }
+    }
+
+    /// Tentatively gives a conversation to `op` and asks the conversation to confirm.
+    fn give(
+        &mut self,
+        id: ConversationId,
+        conversation: Tracked,
+        op: OperatorId,
+        action: impl FnOnce(OperatorIdentity) -> Action,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(registry) = self.registry.clone() else {
             return;
         };
-        while let Some(head) = self.queue.first().copied() {
-            let Some(op_id) = self.pick_operator() else {
-                break;
-            };
-            let Some(operator) = self.operators.get_mut(&op_id) else {
-                break;
-            };
-            operator.last_assigned = Some(Instant::now());
-            let identity = operator.identity.clone();
-            let Some(waiting) = self.conversations.get(&head.id).cloned() else {
-                self.queue.remove(&head);
-                continue;
-            };
-            self.track(
-                head.id,
-                Tracked {
-                    status: ConversationStatus::Active,
-                    assignee: Some(op_id),
-                    tentative: true,
-                    ..waiting
-                },
-            );
-            let addr = registry.get_or_start(head.id);
-            let id = head.id;
-            ctx.spawn(
-                addr.send(Act(Action::AutoAssign(identity)))
-                    .into_actor(self)
-                    .map(move |result, act, ctx| {
-                        if !matches!(result, Ok(Ok(_))) {
-                            act.revert_tentative(id, op_id, ctx);
-                        }
-                    }),
-            );
+        let Some(operator) = self.operators.get_mut(&op) else {
+            return;
+        };
+        let now = self.clock.now();
+        operator.last_assigned = Some(now);
+        let identity = operator.identity.clone();
+        if let Some(info) = self.groups.get_mut(&conversation.group) {
+            info.last_pick = Some(op);
         }
+        self.track(
+            id,
+            Tracked {
+                status: ConversationStatus::Active,
+                assignee: Some(op),
+                tentative: true,
+                ..conversation.clone()
+            },
+        );
+        let previous = conversation;
+        ctx.spawn(
+            registry
+                .get_or_start(id)
+                .send(Act(action(identity)))
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    if matches!(result, Ok(Ok(_))) {
+                        act.recent_assignments.push_back(act.clock.now());
+                        if act.recent_assignments.len() > RECENT_ASSIGNMENTS {
+                            act.recent_assignments.pop_front();
+                        }
+                    } else {
+                        act.revert_tentative(id, op, previous, ctx);
+                    }
+                }),
+        );
     }
 
-    /// A tentative assignment the conversation refused (or could not store) goes back to the
-    /// queue; routing is retried a little later rather than in a tight loop.
-    fn revert_tentative(&mut self, id: ConversationId, op: OperatorId, ctx: &mut Context<Self>) {
-        let Some(t) = self.conversations.get(&id) else {
-            return;
-        };
-        if !(t.tentative && t.assignee == Some(op)) {
+    /// A tentative assignment the conversation refused (or could not store) is undone;
+    /// routing is retried a little later rather than in a tight loop.
+    fn revert_tentative(
+        &mut self,
+        id: ConversationId,
+        op: OperatorId,
+        previous: Tracked,
+        ctx: &mut Context<Self>,
+    ) {
+        let still_ours = self
+            .conversations
+            .get(&id)
+            .is_some_and(|t| t.tentative && t.assignee == Some(op));
+        if !still_ours {
             return;
         }
-        let waiting = Tracked {
-            status: ConversationStatus::Pending,
-            assignee: None,
-            tentative: false,
-            ..t.clone()
-        };
-        self.track(id, waiting);
+        self.track(id, previous);
         ctx.run_later(RETRY_DELAY, |act, ctx| {
             act.route(ctx);
             act.tell_positions(true);
         });
+    }
+
+    /// Seconds until a conversation at `position` is likely taken, from how fast recent
+    /// assignments came; unknown until there is some history.
+    fn estimated_wait(&self, position: usize) -> Option<u64> {
+        let (first, last) = (
+            self.recent_assignments.front()?,
+            self.recent_assignments.back()?,
+        );
+        let span = (*last - *first).num_milliseconds() as f64 / 1000.0;
+        let count = self.recent_assignments.len().saturating_sub(1) as f64;
+        if count < 1.0 || span <= 0.0 {
+            return None;
+        }
+        Some((position as f64 * span / count).ceil() as u64)
     }
 
     /// Tells every waiting conversation whose place changed; `full` rescans the whole queue,
@@ -305,95 +504,118 @@ impl Router {
         let Some(registry) = self.registry.clone() else {
             return;
         };
+        let conversations = &self.conversations;
         self.told.retain(|id, _| {
-            self.conversations
+            conversations
                 .get(id)
                 .is_some_and(|t| t.status == ConversationStatus::Pending)
         });
-        let tell = |id: ConversationId, position: usize, told: &mut HashMap<_, _>| {
-            if told.get(&id) != Some(&position) {
-                told.insert(id, position);
-                if let Some(addr) = registry.running(id) {
-                    addr.do_send(QueuePosition(position));
-                }
-            }
-        };
+        let mut changed = Vec::new();
         if full {
             for (index, key) in self.queue.iter().enumerate() {
-                tell(key.id, index + 1, &mut self.told);
+                if self.told.get(&key.id) != Some(&(index + 1)) {
+                    changed.push((key.id, index + 1));
+                }
             }
         } else if let Some(last) = self.queue.last() {
-            tell(last.id, self.queue.len(), &mut self.told);
+            changed.push((last.id, self.queue.len()));
+        }
+        for (id, position) in changed {
+            self.told.insert(id, position);
+            if let Some(addr) = registry.running(id) {
+                addr.do_send(QueuePosition {
+                    position,
+                    estimated_wait_secs: self.estimated_wait(position),
+                });
+            }
         }
     }
 
-    fn may_see(
-        op: &OnlineOperator,
-        status: ConversationStatus,
-        assignee: Option<OperatorId>,
-    ) -> bool {
-        op.identity.may_see(status, assignee)
+    /// Operators silent past the presence timeout go offline; their conversations go back to
+    /// the queue. Assignees who have not answered in time lose the conversation to someone
+    /// else who can take it.
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        let silent: Vec<OperatorId> = self
+            .operators
+            .values()
+            .filter(|o| now - o.last_seen >= self.presence_timeout)
+            .map(|o| o.identity.id)
+            .collect();
+        for op in silent {
+            self.operators.remove(&op);
+            tracing::info!(operator = %op, "operator went offline; redistributing");
+            let theirs: Vec<ConversationId> = self
+                .conversations
+                .iter()
+                .filter(|(_, t)| t.status == ConversationStatus::Active && t.assignee == Some(op))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in theirs {
+                self.take_back(
+                    id,
+                    Action::Unassign {
+                        reason: Unassigned::OperatorOffline,
+                    },
+                    ctx,
+                );
+            }
+        }
+        if let Some(limit) = self.reassign_after {
+            let overdue: Vec<(ConversationId, Tracked)> = self
+                .conversations
+                .iter()
+                .filter(|(_, t)| {
+                    t.status == ConversationStatus::Active && !t.tentative && !t.routing.answered
+                })
+                .filter(|(_, t)| t.routing.assigned_at.is_some_and(|at| now - at >= limit))
+                .map(|(id, t)| (*id, t.clone()))
+                .collect();
+            for (id, tracked) in overdue {
+                if let Some(next) = self.choose(&tracked, tracked.assignee) {
+                    let reassign = |to| Action::Reassign {
+                        to,
+                        reason: Unassigned::NoAnswer,
+                    };
+                    self.give(id, tracked, next, reassign, ctx);
+                }
+            }
+        }
+        self.route(ctx);
+        self.tell_positions(true);
     }
 
-    fn forward(&mut self, visible: impl Fn(&OnlineOperator) -> bool, push: OperatorPush) {
+    fn take_back(&mut self, id: ConversationId, action: Action, ctx: &mut Context<Self>) {
+        let Some(registry) = self.registry.clone() else {
+            return;
+        };
+        ctx.spawn(
+            registry
+                .get_or_start(id)
+                .send(Act(action))
+                .into_actor(self)
+                .map(|result, _act, _ctx| {
+                    if !matches!(result, Ok(Ok(_))) {
+                        tracing::warn!(
+                            "a conversation could not be taken back; the next sweep retries"
+                        );
+                    }
+                }),
+        );
+    }
+
+    fn forward(&mut self, visible: impl Fn(&OperatorState) -> bool, push: OperatorPush) {
         for op in self.operators.values_mut() {
             if visible(op) {
                 op.sessions.retain(|_, r| r.try_send(push.clone()).is_ok());
             }
         }
     }
-}
 
-impl Actor for Router {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        self.load_open_conversations(ctx);
-    }
-}
-
-impl Handler<OperatorConnected> for Router {
-    type Result = ();
-
-    fn handle(&mut self, msg: OperatorConnected, ctx: &mut Context<Self>) {
-        let entry = self
-            .operators
-            .entry(msg.operator.id)
-            .or_insert_with(|| OnlineOperator {
-                identity: msg.operator.clone(),
-                presence: Presence::Online,
-                sessions: HashMap::new(),
-                last_assigned: None,
-            });
-        entry.identity = msg.operator;
-        entry.sessions.insert(msg.session, msg.recipient);
-        self.route(ctx);
-        self.tell_positions(true);
-    }
-}
-
-impl Handler<OperatorDisconnected> for Router {
-    type Result = ();
-
-    fn handle(&mut self, msg: OperatorDisconnected, _ctx: &mut Context<Self>) {
-        if let Some(op) = self.operators.get_mut(&msg.operator) {
-            op.sessions.remove(&msg.session);
-            if op.sessions.is_empty() {
-                self.operators.remove(&msg.operator);
-            }
-        }
-    }
-}
-
-impl Handler<SetPresence> for Router {
-    type Result = ();
-
-    fn handle(&mut self, msg: SetPresence, ctx: &mut Context<Self>) {
-        if let Some(op) = self.operators.get_mut(&msg.operator) {
-            op.presence = msg.presence;
-            let frame = encode(&OperatorOut::Presence {
-                status: msg.presence,
-            });
+    fn set_presence(&mut self, operator: OperatorId, presence: Presence) {
+        if let Some(op) = self.operators.get_mut(&operator) {
+            op.presence = presence;
+            let frame = encode(&OperatorOut::Presence { status: presence });
             op.sessions.retain(|_, r| {
                 r.try_send(OperatorPush::Frame {
                     frame: frame.clone(),
@@ -402,8 +624,149 @@ impl Handler<SetPresence> for Router {
                 .is_ok()
             });
         }
+    }
+}
+
+/// Groups with their strategy and members.
+async fn load_team(
+    conn: &mut diesel_async::AsyncPgConnection,
+) -> Result<HashMap<GroupId, GroupInfo>, AppError> {
+    let mut team: HashMap<GroupId, GroupInfo> = groups::list_live(conn)
+        .await?
+        .into_iter()
+        .map(|g| {
+            (
+                g.id,
+                GroupInfo {
+                    strategy: g.strategy,
+                    members: HashSet::new(),
+                    last_pick: None,
+                },
+            )
+        })
+        .collect();
+    for (group, operator) in groups::all_memberships(conn).await? {
+        if let Some(info) = team.get_mut(&group) {
+            info.members.insert(operator);
+        }
+    }
+    Ok(team)
+}
+
+impl Actor for Router {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.load_state(ctx);
+        ctx.run_interval(SWEEP_INTERVAL, |act, ctx| act.sweep(ctx));
+    }
+}
+
+impl Handler<OperatorConnected> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: OperatorConnected, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        let known = self
+            .groups
+            .values()
+            .any(|g| g.members.contains(&msg.operator.id));
+        let entry = self
+            .operators
+            .entry(msg.operator.id)
+            .or_insert_with(|| OperatorState {
+                identity: msg.operator.clone(),
+                presence: Presence::Online,
+                sessions: HashMap::new(),
+                last_seen: now,
+                last_assigned: None,
+            });
+        entry.identity = msg.operator;
+        entry.last_seen = now;
+        entry.sessions.insert(msg.session, msg.recipient);
+        if known {
+            self.route(ctx);
+            self.tell_positions(true);
+        } else {
+            // An operator added since start-up (e.g. from the CLI): learn their groups first.
+            self.reload_team(ctx);
+        }
+    }
+}
+
+impl Handler<OperatorDisconnected> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: OperatorDisconnected, _ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        if let Some(op) = self.operators.get_mut(&msg.operator) {
+            op.sessions.remove(&msg.session);
+            // The presence timeout runs from here: a reconnect within it changes nothing.
+            op.last_seen = now;
+        }
+    }
+}
+
+impl Handler<Seen> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: Seen, _ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        if let Some(op) = self.operators.get_mut(&msg.0) {
+            op.last_seen = now;
+        }
+    }
+}
+
+impl Handler<SetPresence> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPresence, ctx: &mut Context<Self>) {
+        self.set_presence(msg.operator, msg.presence);
         self.route(ctx);
         self.tell_positions(true);
+    }
+}
+
+impl Handler<OperatorUpdated> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: OperatorUpdated, ctx: &mut Context<Self>) {
+        let id = msg.operator.id;
+        if msg.deleted {
+            if let Some(op) = self.operators.remove(&id) {
+                // A deleted operator's sockets are closed by their sessions; nothing more
+                // reaches them from here.
+                drop(op);
+            }
+            let theirs: Vec<ConversationId> = self
+                .conversations
+                .iter()
+                .filter(|(_, t)| t.status == ConversationStatus::Active && t.assignee == Some(id))
+                .map(|(cid, _)| *cid)
+                .collect();
+            for cid in theirs {
+                self.take_back(
+                    cid,
+                    Action::Unassign {
+                        reason: Unassigned::OperatorOffline,
+                    },
+                    ctx,
+                );
+            }
+        } else if let Some(op) = self.operators.get_mut(&id) {
+            op.identity = msg.operator;
+        }
+        self.route(ctx);
+        self.tell_positions(true);
+    }
+}
+
+impl Handler<ReloadTeam> for Router {
+    type Result = ();
+
+    fn handle(&mut self, _msg: ReloadTeam, ctx: &mut Context<Self>) {
+        self.reload_team(ctx);
     }
 }
 
@@ -411,21 +774,31 @@ impl Handler<ConversationChanged> for Router {
     type Result = ();
 
     fn handle(&mut self, msg: ConversationChanged, ctx: &mut Context<Self>) {
-        let summary = msg.0;
+        let summary = msg.summary;
         let id = summary.id;
-        let before = self.conversations.get(&summary.id).cloned();
+        let before = self.conversations.get(&id).cloned();
         let new_arrival = before.is_none() && summary.status == ConversationStatus::Pending;
         let frame = encode(&OperatorOut::Conversation(&summary));
         let (status, assignee) = (summary.status, summary.assignee);
         let (old_status, old_assignee) = before
             .as_ref()
             .map_or((status, assignee), |b| (b.status, b.assignee));
-        self.track(summary.id, Tracked::from(&summary));
+        let mut tracked = Tracked::from_summary(&summary, msg.routing);
+        if tracked.routing.preferred.is_none() {
+            tracked.routing.preferred = before.as_ref().and_then(|b| b.routing.preferred);
+        }
+        self.track(id, tracked);
         // Whoever could see it before or can see it now hears about the change.
         self.forward(
-            |op| Self::may_see(op, status, assignee) || Self::may_see(op, old_status, old_assignee),
+            |op| {
+                op.identity.may_see(status, assignee)
+                    || op.identity.may_see(old_status, old_assignee)
+            },
             OperatorPush::Frame { frame, event: None },
         );
+        if !self.groups.contains_key(&summary.group_id) {
+            self.reload_team(ctx);
+        }
         self.route(ctx);
         // A newcomer at the tail moves nobody else; anything else may shift everyone.
         let tail_only = new_arrival && self.queue.last().map(|k| k.id) == Some(id);
@@ -437,17 +810,11 @@ impl Handler<Publish> for Router {
     type Result = ();
 
     fn handle(&mut self, msg: Publish, _ctx: &mut Context<Self>) {
-        let push = match msg.seq {
-            Some(seq) => OperatorPush::Frame {
-                frame: msg.frame,
-                event: Some((msg.conversation, seq)),
-            },
-            None => OperatorPush::Frame {
-                frame: msg.frame,
-                event: None,
-            },
+        let push = OperatorPush::Frame {
+            frame: msg.frame,
+            event: msg.seq.map(|seq| (msg.conversation, seq)),
         };
-        self.forward(|op| Self::may_see(op, msg.status, msg.assignee), push);
+        self.forward(|op| op.identity.may_see(msg.status, msg.assignee), push);
     }
 }
 
@@ -462,9 +829,20 @@ impl Handler<QueryPosition> for Router {
             let position = index + 1;
             self.told.insert(msg.0, position);
             if let Some(addr) = registry.running(msg.0) {
-                addr.do_send(QueuePosition(position));
+                addr.do_send(QueuePosition {
+                    position,
+                    estimated_wait_secs: self.estimated_wait(position),
+                });
             }
         }
+    }
+}
+
+impl Handler<Sweep> for Router {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Sweep, ctx: &mut Context<Self>) {
+        self.sweep(ctx);
     }
 }
 
@@ -477,7 +855,7 @@ impl Handler<Stats> for Router {
             operators_online: self
                 .operators
                 .values()
-                .filter(|o| o.presence != Presence::Offline)
+                .filter(|o| !o.sessions.is_empty() && o.presence != Presence::Offline)
                 .count(),
             queue_length: self.queue.len(),
         })

@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{assignments, contacts, conversations};
 use crate::domain::{Channel, ConversationStatus, Priority};
-use crate::ids::{ContactId, ConversationId, GroupId, OperatorId};
+use crate::ids::{ContactId, ConversationId, GroupId, OperatorId, TagId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = conversations, check_for_backend(diesel::pg::Pg))]
@@ -256,4 +256,111 @@ pub async fn open_visible(
         ),
     };
     query.load(conn).await
+}
+
+/// A conversation's tags, by name.
+pub async fn tags_of(
+    conn: &mut AsyncPgConnection,
+    id: ConversationId,
+) -> QueryResult<Vec<(TagId, String)>> {
+    use super::schema::{conversation_tags, tags};
+    conversation_tags::table
+        .inner_join(tags::table)
+        .filter(conversation_tags::conversation_id.eq(id))
+        .order(tags::name.asc())
+        .select((tags::id, tags::name))
+        .load(conn)
+        .await
+}
+
+/// Tag names for many conversations at once (for lists).
+pub async fn tags_for(
+    conn: &mut AsyncPgConnection,
+    ids: &[ConversationId],
+) -> QueryResult<std::collections::HashMap<ConversationId, Vec<String>>> {
+    use super::schema::{conversation_tags, tags};
+    let rows: Vec<(ConversationId, String)> = conversation_tags::table
+        .inner_join(tags::table)
+        .filter(conversation_tags::conversation_id.eq_any(ids))
+        .order(tags::name.asc())
+        .select((conversation_tags::conversation_id, tags::name))
+        .load(conn)
+        .await?;
+    let mut out: std::collections::HashMap<ConversationId, Vec<String>> =
+        std::collections::HashMap::new();
+    for (id, name) in rows {
+        out.entry(id).or_default().push(name);
+    }
+    Ok(out)
+}
+
+/// Summaries with their tags filled in.
+pub async fn summaries(
+    conn: &mut AsyncPgConnection,
+    rows: &[WithAlias],
+) -> QueryResult<Vec<crate::protocol::ConversationSummary>> {
+    let ids: Vec<ConversationId> = rows.iter().map(|(r, _)| r.id).collect();
+    let mut tags = tags_for(conn, &ids).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let mut summary = crate::protocol::ConversationSummary::from(row);
+            summary.tags = tags.remove(&summary.id).unwrap_or_default();
+            summary
+        })
+        .collect())
+}
+
+pub async fn contact_alias(
+    conn: &mut AsyncPgConnection,
+    contact: ContactId,
+) -> QueryResult<String> {
+    contacts::table
+        .find(contact)
+        .select(contacts::alias)
+        .first(conn)
+        .await
+}
+
+/// Whoever handled the contact's most recent conversation that had an operator.
+pub async fn last_assignee_of_contact(
+    conn: &mut AsyncPgConnection,
+    contact: ContactId,
+) -> QueryResult<Option<OperatorId>> {
+    conversations::table
+        .filter(conversations::contact_id.eq(contact))
+        .filter(conversations::assignee_id.is_not_null())
+        .order(conversations::created_at.desc())
+        .select(conversations::assignee_id)
+        .first::<Option<OperatorId>>(conn)
+        .await
+        .optional()
+        .map(Option::flatten)
+}
+
+pub async fn tag_by_id(
+    conn: &mut AsyncPgConnection,
+    id: TagId,
+) -> QueryResult<Option<(TagId, String)>> {
+    use super::schema::tags;
+    tags::table
+        .find(id)
+        .select((tags::id, tags::name))
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn tag_by_name(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+) -> QueryResult<Option<(TagId, String)>> {
+    use super::operators::lower;
+    use super::schema::tags;
+    tags::table
+        .filter(lower(tags::name).eq(name.to_lowercase()))
+        .select((tags::id, tags::name))
+        .first(conn)
+        .await
+        .optional()
 }

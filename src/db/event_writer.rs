@@ -11,13 +11,14 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
+use super::audit::{self, AuditEntry};
 use super::conversations::Snapshot;
 use super::events::EventRow;
 use super::schema::{assignments, events};
 use super::DbPool;
 use crate::domain::AssignmentKind;
 use crate::error::{AppError, AppResult};
-use crate::ids::{ConversationId, OperatorId};
+use crate::ids::{ConversationId, OperatorId, TagId};
 
 /// Jobs waiting beyond this many make callers wait: backpressure instead of unbounded memory.
 const QUEUE_CAPACITY: usize = 16_384;
@@ -33,12 +34,21 @@ pub enum AssignmentChange {
     FirstResponse,
 }
 
+/// A tag put on or taken off the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagChange {
+    Add(TagId),
+    Remove(TagId),
+}
+
 /// Everything one Conversation actor commits at once.
 #[derive(Debug, Clone)]
 pub struct WriteJob {
     pub events: Vec<EventRow>,
     pub snapshot: Snapshot,
     pub assignment: Option<AssignmentChange>,
+    pub audit: Vec<AuditEntry>,
+    pub tag: Option<TagChange>,
 }
 
 struct Pending {
@@ -128,6 +138,14 @@ async fn write_batch(pool: &DbPool, batch: &[Pending]) -> Result<(), BatchError>
     let now = Utc::now();
     let rows: Vec<&EventRow> = batch.iter().flat_map(|p| p.job.events.iter()).collect();
     let snapshots: Vec<&Snapshot> = batch.iter().map(|p| &p.job.snapshot).collect();
+    let audit: Vec<AuditEntry> = batch
+        .iter()
+        .flat_map(|p| p.job.audit.iter().cloned())
+        .collect();
+    let tags: Vec<(ConversationId, TagChange)> = batch
+        .iter()
+        .filter_map(|p| p.job.tag.map(|t| (p.job.snapshot.id, t)))
+        .collect();
     let changes: Vec<(ConversationId, &AssignmentChange)> = batch
         .iter()
         .filter_map(|p| p.job.assignment.as_ref().map(|a| (p.job.snapshot.id, a)))
@@ -143,6 +161,10 @@ async fn write_batch(pool: &DbPool, batch: &[Pending]) -> Result<(), BatchError>
         for (conversation, change) in &changes {
             apply_assignment(conn, *conversation, change, now).await?;
         }
+        for (conversation, change) in &tags {
+            apply_tag(conn, *conversation, *change).await?;
+        }
+        audit::record(conn, &audit).await?;
         Ok(())
     })
     .await
@@ -200,6 +222,34 @@ async fn update_snapshots(
     .execute(conn)
     .await
     .map(drop)
+}
+
+/// A tag deleted meanwhile is skipped rather than failing the whole batch.
+async fn apply_tag(
+    conn: &mut AsyncPgConnection,
+    conversation: ConversationId,
+    change: TagChange,
+) -> diesel::QueryResult<()> {
+    use diesel::sql_types::Uuid as SqlUuid;
+    match change {
+        TagChange::Add(tag) => diesel::sql_query(
+            "INSERT INTO conversation_tags (conversation_id, tag_id) \
+             SELECT $1, id FROM tags WHERE id = $2 ON CONFLICT DO NOTHING",
+        )
+        .bind::<SqlUuid, _>(conversation.0)
+        .bind::<SqlUuid, _>(tag.0)
+        .execute(conn)
+        .await
+        .map(drop),
+        TagChange::Remove(tag) => diesel::sql_query(
+            "DELETE FROM conversation_tags WHERE conversation_id = $1 AND tag_id = $2",
+        )
+        .bind::<SqlUuid, _>(conversation.0)
+        .bind::<SqlUuid, _>(tag.0)
+        .execute(conn)
+        .await
+        .map(drop),
+    }
 }
 
 async fn apply_assignment(

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::AuthOperator;
 use super::widget::{HistoryQuery, Page};
 use super::AppState;
-use crate::actors::conversation::{Act, Action, By, Conversation, PostMessage};
+use crate::actors::conversation::{By, Conversation, PostMessage};
 use crate::auth::OperatorIdentity;
 use crate::db::conversations::{self, ListCursor, ListFilter, Visibility};
 use crate::db::events::{self, EventRow};
@@ -30,7 +30,7 @@ fn visibility(op: &OperatorIdentity) -> Visibility {
 }
 
 /// Sends `msg` to the conversation's actor, once more if the actor stopped in between.
-async fn ask<M, R>(state: &AppState, id: ConversationId, msg: M) -> AppResult<R>
+pub(super) async fn ask<M, R>(state: &AppState, id: ConversationId, msg: M) -> AppResult<R>
 where
     M: Message<Result = AppResult<R>> + Clone + Send + 'static,
     R: Send + 'static,
@@ -120,7 +120,7 @@ pub async fn list(
             })
         })
         .flatten();
-    let items: Vec<ConversationSummary> = rows.iter().map(ConversationSummary::from).collect();
+    let items = conversations::summaries(&mut conn, &rows).await?;
     Ok(HttpResponse::Ok().json(Page { items, next }))
 }
 
@@ -137,7 +137,10 @@ async fn visible(
             diesel::result::Error::NotFound => AppError::not_found("conversation"),
             other => other.into(),
         })?;
-    let summary = ConversationSummary::from(&found);
+    let summary = conversations::summaries(&mut conn, std::slice::from_ref(&found))
+        .await?
+        .pop()
+        .ok_or(AppError::Internal)?;
     if op.may_see(summary.status, summary.assignee) {
         Ok(summary)
     } else {
@@ -237,36 +240,4 @@ pub async fn post_message(
     };
     let ack = ask(&state, *path, post).await?;
     Ok(HttpResponse::Created().json(ack))
-}
-
-async fn act(state: &AppState, id: ConversationId, action: Action) -> AppResult<HttpResponse> {
-    let summary = ask(state, id, Act(action)).await?;
-    Ok(HttpResponse::Ok().json(summary))
-}
-
-/// `POST /api/v1/conversations/{id}/take`
-pub async fn take(
-    state: web::Data<AppState>,
-    auth: AuthOperator,
-    path: web::Path<ConversationId>,
-) -> AppResult<HttpResponse> {
-    act(&state, *path, Action::Take(auth.operator)).await
-}
-
-/// `POST /api/v1/conversations/{id}/resolve`
-pub async fn resolve(
-    state: web::Data<AppState>,
-    auth: AuthOperator,
-    path: web::Path<ConversationId>,
-) -> AppResult<HttpResponse> {
-    act(&state, *path, Action::Resolve(auth.operator)).await
-}
-
-/// `POST /api/v1/conversations/{id}/close`
-pub async fn close(
-    state: web::Data<AppState>,
-    auth: AuthOperator,
-    path: web::Path<ConversationId>,
-) -> AppResult<HttpResponse> {
-    act(&state, *path, Action::Close(auth.operator)).await
 }

@@ -1,6 +1,7 @@
 //! HTTP and WebSocket endpoints. Handlers only translate between HTTP and the actors or
 //! read-only queries; every route is wired in `configure`, so the whole surface reads here.
 
+pub mod actions;
 pub mod auth;
 pub mod content;
 pub mod conversations;
@@ -86,43 +87,38 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .app_data(web::PayloadConfig::default().limit(max_body_bytes))
     .app_data(web::PathConfig::default().error_handler(|err, _req| path_error(err).into()))
     .app_data(web::QueryConfig::default().error_handler(|err, _req| query_error(err).into()))
-    .service(
-        web::scope("/api/v1")
-            .route("/widget/sessions", web::post().to(widget::create_session))
-            .route(
-                "/widget/conversations/{id}/events",
-                web::get().to(widget::events),
-            )
-            .route("/auth/login", web::post().to(auth::login))
-            .route("/auth/logout", web::post().to(auth::logout))
-            .route("/auth/me", web::get().to(auth::me))
-            .route("/conversations", web::get().to(conversations::list))
-            .route("/conversations/{id}", web::get().to(conversations::get))
-            .route(
-                "/conversations/{id}/events",
-                web::get().to(conversations::events),
-            )
-            .route(
-                "/conversations/{id}/messages",
-                web::post().to(conversations::post_message),
-            )
-            .route(
-                "/conversations/{id}/take",
-                web::post().to(conversations::take),
-            )
-            .route(
-                "/conversations/{id}/resolve",
-                web::post().to(conversations::resolve),
-            )
-            .route(
-                "/conversations/{id}/close",
-                web::post().to(conversations::close),
-            ),
-    )
+    .service(web::scope("/api/v1").configure(api_v1))
+    .route("/api/openapi.json", web::get().to(openapi::serve))
     .route("/ws/visitor", web::get().to(ws::visitor))
     .route("/ws/operator", web::get().to(ws::operator))
     .route("/health", web::get().to(health::health))
     .default_service(web::to(not_found));
+}
+
+#[rustfmt::skip]
+fn api_v1(cfg: &mut web::ServiceConfig) {
+    cfg
+        .route("/widget/sessions", web::post().to(widget::create_session))
+        .route("/widget/conversations/{id}/events", web::get().to(widget::events))
+        .route("/auth/login", web::post().to(auth::login))
+        .route("/auth/logout", web::post().to(auth::logout))
+        .route("/auth/me", web::get().to(auth::me))
+        .route("/conversations", web::get().to(conversations::list))
+        .route("/conversations/{id}", web::get().to(conversations::get))
+        .route("/conversations/{id}/events", web::get().to(conversations::events))
+        .route("/conversations/{id}/messages", web::post().to(conversations::post_message))
+        .route("/conversations/{id}/notes", web::post().to(actions::note))
+        .route("/conversations/{id}/take", web::post().to(actions::take))
+        .route("/conversations/{id}/assign", web::post().to(actions::assign))
+        .route("/conversations/{id}/transfer", web::post().to(actions::transfer))
+        .route("/conversations/{id}/escalate", web::post().to(actions::escalate))
+        .route("/conversations/{id}/priority", web::post().to(actions::priority))
+        .route("/conversations/{id}/resolve", web::post().to(actions::resolve))
+        .route("/conversations/{id}/reopen", web::post().to(actions::reopen))
+        .route("/conversations/{id}/close", web::post().to(actions::close))
+        .route("/conversations/{id}/tags", web::post().to(actions::add_tag))
+        .route("/conversations/{id}/tags/{tag_id}", web::delete().to(actions::remove_tag))
+        .configure(content::configure);
 }
 
 async fn not_found() -> Result<HttpResponse, AppError> {

@@ -23,6 +23,8 @@ pub struct NewWidgetSession {
     pub language: Option<String>,
     pub message: Option<String>,
     pub metadata: Option<serde_json::Value>,
+    /// The widget token of an earlier conversation: the customer is returning.
+    pub contact_token: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +119,7 @@ pub async fn create_session(
             metadata: body.metadata.unwrap_or_else(|| serde_json::json!({})),
             first_message: body.message,
             token_ttl: chrono::Duration::days(state.config.widget_token_ttl_days),
+            returning_token: body.contact_token,
         },
     )
     .await?;

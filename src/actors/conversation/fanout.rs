@@ -6,8 +6,19 @@ use crate::actors::operator_session::OperatorPush;
 use crate::actors::visitor_session::VisitorPush;
 use crate::config::{Config, OperatorDisplay};
 use crate::db::events::EventRow;
-use crate::domain::Author;
+use crate::domain::{Author, EventKind};
 use crate::protocol::{encode, OperatorOut, VisitorOut};
+
+/// Customers never see notes, nor system events marked internal (tags, priority, escalation).
+pub fn visible_to_visitor(event: &EventRow) -> bool {
+    let internal = event
+        .data
+        .as_ref()
+        .and_then(|d| d.get("internal"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    event.kind != EventKind::Note && !internal
+}
 
 /// The name a customer sees on an event: their own alias, the team's name (or an operator's
 /// first name, if so configured), or "System" — never more about an operator.

@@ -3,6 +3,7 @@
 //! committed (with its snapshot) and only then acknowledges it and fans it out. Handlers that
 //! write are atomic, so a conversation has one total order and no gaps.
 
+mod actions;
 mod fanout;
 mod open;
 mod state;
@@ -19,11 +20,11 @@ use tokio::sync::watch;
 
 use super::operator_session::OperatorPush;
 use super::registry::ConversationRegistry;
-use super::router::{ConversationChanged, Publish, QueryPosition, Router};
+use super::router::{ConversationChanged, Publish, QueryPosition, Router, Routing};
 use super::visitor_session::VisitorPush;
 use crate::auth::OperatorIdentity;
 use crate::config::Config;
-use crate::db::event_writer::{EventWriter, WriteJob};
+use crate::db::event_writer::{EventWriter, TagChange, WriteJob};
 use crate::db::events::{self, EventRow};
 use crate::db::DbPool;
 use crate::domain::{Author, ConversationStatus, EventKind};
@@ -31,8 +32,9 @@ use crate::error::{AppError, AppResult};
 use crate::ids::{ContactId, ConversationId, SessionId};
 use crate::protocol::{encode, ConversationSummary, OperatorOut, VisitorOut};
 
-pub use fanout::visitor_facing_name;
+pub use actions::{Action, Unassigned};
 use fanout::{operator_event_frame, send_ack};
+pub use fanout::{visible_to_visitor, visitor_facing_name};
 pub use open::{open, OpenRequest, Opened};
 use state::{load_state, Plan, State};
 
@@ -137,15 +139,6 @@ pub struct Rate {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// The router's choice; only a pending, unassigned conversation accepts it.
-    AutoAssign(OperatorIdentity),
-    Take(OperatorIdentity),
-    Resolve(OperatorIdentity),
-    Close(OperatorIdentity),
-}
-
 #[derive(Message, Clone)]
 #[rtype(result = "AppResult<ConversationSummary>")]
 pub struct Act(pub Action);
@@ -162,7 +155,10 @@ pub struct Replay {
 /// From the router: where this conversation now stands in the queue.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct QueuePosition(pub usize);
+pub struct QueuePosition {
+    pub position: usize,
+    pub estimated_wait_secs: Option<u64>,
+}
 
 /// Persist what is not yet persisted and stop (graceful shutdown).
 #[derive(Message)]
@@ -241,6 +237,8 @@ impl Conversation {
             events: plan.events.clone(),
             snapshot: plan.snap.clone(),
             assignment: plan.assignment.clone(),
+            audit: plan.audit.clone(),
+            tag: plan.tag,
         };
         let writer = self.deps.writer.clone();
         Box::pin(
@@ -264,11 +262,23 @@ impl Conversation {
             return;
         };
         let before = state.summary();
+        let answered_before = state.answered;
+        if state.snap.assignee_id.is_some() && state.snap.assignee_id != plan.snap.assignee_id {
+            state.previous_assignee = state.snap.assignee_id;
+        }
         state.snap = plan.snap;
         state.dirty = false;
         if let Some(answered) = plan.answered {
             state.answered = answered;
         }
+        match &plan.tag {
+            Some(TagChange::Add(tag)) => state
+                .tags
+                .push((*tag, plan.tag_name.clone().unwrap_or_default())),
+            Some(TagChange::Remove(tag)) => state.tags.retain(|(t, _)| t != tag),
+            None => {}
+        }
+        state.tags.sort_by(|a, b| a.1.cmp(&b.1));
         if let (Some(key), Some(last)) = (plan.sent, plan.events.last()) {
             state.sent.insert(key, (last.seq, last.created_at));
         }
@@ -276,11 +286,14 @@ impl Conversation {
             send_ack(origin.as_ref(), ack);
         }
         let after = state.summary();
-        let changed = before.status != after.status
+        let routing_changed = before.status != after.status
             || before.assignee != after.assignee
             || before.priority != after.priority
-            || before.level != after.level;
-        if changed {
+            || before.level != after.level
+            || before.group_id != after.group_id
+            || before.tags != after.tags
+            || answered_before != state.answered;
+        if routing_changed {
             if before.status != after.status {
                 self.push_visitors(
                     encode(&VisitorOut::Status {
@@ -290,10 +303,24 @@ impl Conversation {
                     None,
                 );
             }
-            self.deps.router.do_send(ConversationChanged(after));
+            self.notify_router();
         }
         for event in &plan.events {
             self.publish(event);
+        }
+    }
+
+    /// Tells the router where this conversation stands now.
+    fn notify_router(&self) {
+        if let Some(state) = self.state.as_ref() {
+            self.deps.router.do_send(ConversationChanged {
+                summary: state.summary(),
+                routing: Routing {
+                    answered: state.answered,
+                    assigned_at: state.snap.assigned_at,
+                    preferred: state.previous_assignee,
+                },
+            });
         }
     }
 
@@ -305,7 +332,7 @@ impl Conversation {
         else {
             return;
         };
-        if event.kind != EventKind::Note {
+        if visible_to_visitor(event) {
             let frame = encode(&VisitorOut::Event {
                 seq: event.seq,
                 kind: event.kind,
@@ -435,7 +462,7 @@ impl Handler<Join> for Conversation {
                             seq: None,
                         });
                     }
-                    for event in replay.iter().filter(|e| e.kind != EventKind::Note) {
+                    for event in replay.iter().filter(|e| visible_to_visitor(e)) {
                         let frame = encode(&VisitorOut::Event {
                             seq: event.seq,
                             kind: event.kind,
@@ -712,7 +739,11 @@ impl Handler<QueuePosition> for Conversation {
     type Result = ();
 
     fn handle(&mut self, msg: QueuePosition, _ctx: &mut Context<Self>) {
-        self.push_visitors(encode(&VisitorOut::Queue { position: msg.0 }), None);
+        let frame = encode(&VisitorOut::Queue {
+            position: msg.position,
+            estimated_wait_secs: msg.estimated_wait_secs,
+        });
+        self.push_visitors(frame, None);
     }
 }
 
@@ -724,6 +755,8 @@ impl Handler<Flush> for Conversation {
             events: Vec::new(),
             snapshot: s.snap.clone(),
             assignment: None,
+            audit: Vec::new(),
+            tag: None,
         });
         let writer = self.deps.writer.clone();
         AtomicResponse::new(Box::pin(

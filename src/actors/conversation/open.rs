@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::fanout::operator_event_frame;
-use crate::actors::router::{ConversationChanged, Publish, Router};
+use crate::actors::router::{ConversationChanged, Publish, Router, Routing};
 use crate::db::conversations;
 use crate::db::events::EventRow;
 use crate::db::DbPool;
@@ -24,6 +24,9 @@ pub struct OpenRequest {
     pub metadata: serde_json::Value,
     pub first_message: Option<String>,
     pub token_ttl: chrono::Duration,
+    /// The widget token of the customer's earlier conversation: a returning customer keeps
+    /// their contact (and alias) and is routed back to their last operator where possible.
+    pub returning_token: Option<String>,
 }
 
 pub struct Opened {
@@ -49,12 +52,27 @@ pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) ->
             .ok_or_else(|| AppError::invalid("group", format!("there is no group '{name}'")))?,
         None => crate::db::groups::default_group(&mut conn).await?,
     };
+    let returning = match &request.returning_token {
+        Some(token) => {
+            let hash = crate::auth::hash_token(token);
+            let (_, contact) = sessions::widget_by_token(&mut conn, &hash, Utc::now())
+                .await?
+                .ok_or_else(|| AppError::invalid("contact_token", "unknown or expired token"))?;
+            let alias = conversations::contact_alias(&mut conn, contact).await?;
+            let preferred = conversations::last_assignee_of_contact(&mut conn, contact).await?;
+            Some((contact, alias, preferred))
+        }
+        None => None,
+    };
+    let preferred = returning.as_ref().and_then(|(_, _, p)| *p);
     for _ in 0..TICKET_ATTEMPTS {
         let now = Utc::now();
         let ticket = ticket::new_ticket(now);
-        let alias = ticket::alias_for(&ticket);
         let id = ConversationId::new();
-        let contact = ContactId::new();
+        let (contact, alias, new_contact) = match &returning {
+            Some((contact, alias, _)) => (*contact, alias.clone(), false),
+            None => (ContactId::new(), ticket::alias_for(&ticket), true),
+        };
         let (token, token_hash) = crate::auth::new_token();
         let first = request.first_message.as_ref().map(|text| EventRow {
             conversation_id: id,
@@ -70,15 +88,17 @@ pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) ->
         });
         let inserted = conn
             .transaction::<(), diesel::result::Error, _>(async |conn| {
-                conversations::insert_contact(
-                    conn,
-                    &NewContact {
-                        id: contact,
-                        alias: &alias,
-                        language: &request.language,
-                    },
-                )
-                .await?;
+                if new_contact {
+                    conversations::insert_contact(
+                        conn,
+                        &NewContact {
+                            id: contact,
+                            alias: &alias,
+                            language: &request.language,
+                        },
+                    )
+                    .await?;
+                }
                 conversations::insert(
                     conn,
                     &NewConversation {
@@ -123,7 +143,13 @@ pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) ->
             Ok(()) => {
                 let (row, alias) = conversations::find(&mut conn, id).await?;
                 let summary = ConversationSummary::from(&(row, alias));
-                router.do_send(ConversationChanged(summary.clone()));
+                router.do_send(ConversationChanged {
+                    summary: summary.clone(),
+                    routing: Routing {
+                        preferred,
+                        ..Routing::default()
+                    },
+                });
                 if let Some(event) = &first {
                     router.do_send(Publish {
                         conversation: id,

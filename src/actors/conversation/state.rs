@@ -7,16 +7,17 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Ack, Action, By, Origin, PostMessage, MAX_CLIENT_ID_CHARS, SYSTEM_NAME};
+use super::{Ack, By, Origin, PostMessage, MAX_CLIENT_ID_CHARS, SYSTEM_NAME};
 use crate::auth::OperatorIdentity;
 use crate::config::Config;
+use crate::db::audit::AuditEntry;
 use crate::db::conversations::{self, Snapshot};
-use crate::db::event_writer::AssignmentChange;
+use crate::db::event_writer::{AssignmentChange, TagChange};
 use crate::db::events::{self, EventRow};
 use crate::db::DbPool;
-use crate::domain::{AssignmentKind, Author, Channel, ConversationStatus, EventKind};
+use crate::domain::{Author, Channel, ConversationStatus, EventKind};
 use crate::error::{AppError, AppResult};
-use crate::ids::{ContactId, ConversationId};
+use crate::ids::{ContactId, ConversationId, OperatorId, TagId};
 use crate::protocol::ConversationSummary;
 
 /// The conversation as loaded from its snapshot.
@@ -33,6 +34,10 @@ pub(super) struct State {
     pub(super) answered: bool,
     /// (author_id, client_id) → the ack it got: retries are answered from here.
     pub(super) sent: HashMap<(Option<Uuid>, String), (i64, DateTime<Utc>)>,
+    /// Tags, by name.
+    pub(super) tags: Vec<(TagId, String)>,
+    /// Who had the conversation last, for sticky routing when it comes back.
+    pub(super) previous_assignee: Option<OperatorId>,
 }
 
 impl State {
@@ -47,7 +52,7 @@ impl State {
             channel: self.channel,
             group_id: self.snap.group_id,
             alias: self.alias.clone(),
-            tags: Vec::new(),
+            tags: self.tags.iter().map(|(_, name)| name.clone()).collect(),
             last_seq: self.snap.last_seq,
             last_message_at: self.snap.last_message_at,
             unanswered: self.snap.unanswered,
@@ -74,6 +79,26 @@ pub(super) struct Plan {
     pub(super) answered: Option<bool>,
     /// Sent to the origin after the commit and before the events fan out.
     pub(super) ack: Option<(Ack, Option<Origin>)>,
+    pub(super) audit: Vec<AuditEntry>,
+    pub(super) tag: Option<TagChange>,
+    /// The name of a tag being added, for the summary.
+    pub(super) tag_name: Option<String>,
+}
+
+impl Plan {
+    pub(super) fn new(snap: Snapshot) -> Plan {
+        Plan {
+            events: Vec::new(),
+            snap,
+            assignment: None,
+            sent: None,
+            answered: None,
+            ack: None,
+            audit: Vec::new(),
+            tag: None,
+            tag_name: None,
+        }
+    }
 }
 
 impl State {
@@ -193,11 +218,11 @@ impl State {
         };
         Ok(Ok(Plan {
             events,
-            snap,
             assignment,
             sent: Some(key),
             answered,
             ack: Some((ack, msg.origin.clone())),
+            ..Plan::new(snap)
         }))
     }
 
@@ -222,126 +247,6 @@ impl State {
             created_at: now,
         }
     }
-
-    /// Decides an action; `Ok(None)` means there is nothing to change.
-    pub(super) fn plan_action(
-        &self,
-        action: &Action,
-        now: DateTime<Utc>,
-    ) -> AppResult<Option<Plan>> {
-        let state = self;
-        let mut snap = state.snap.clone();
-        let status = snap.status;
-        let assign = |snap: &mut Snapshot, op: &OperatorIdentity, kind: AssignmentKind| {
-            snap.status = ConversationStatus::Active;
-            snap.assignee_id = Some(op.id);
-            snap.assigned_at = Some(now);
-            let data = serde_json::json!({
-                "action": "assigned", "kind": kind, "operator_id": op.id, "operator_name": op.name,
-            });
-            let event = self.system_event(snap, now, "An operator joined the conversation", data);
-            (
-                event,
-                AssignmentChange::Reassign {
-                    to: Some((op.id, kind)),
-                },
-            )
-        };
-        let (event, change) = match action {
-            Action::AutoAssign(op) => {
-                if status != ConversationStatus::Pending || snap.assignee_id.is_some() {
-                    return Err(AppError::conflict(
-                        "not_pending",
-                        "the conversation is not waiting",
-                    ));
-                }
-                assign(&mut snap, op, AssignmentKind::Auto)
-            }
-            Action::Take(op) => {
-                if !state.may_see(op) {
-                    return Err(AppError::Forbidden(
-                        "you may not act on this conversation".into(),
-                    ));
-                }
-                match status {
-                    ConversationStatus::Active if snap.assignee_id == Some(op.id) => {
-                        return Ok(None)
-                    }
-                    ConversationStatus::Pending => {}
-                    ConversationStatus::Active if op.role.sees_all() => {}
-                    ConversationStatus::Active => {
-                        return Err(AppError::conflict(
-                            "already_assigned",
-                            "another operator has it",
-                        ))
-                    }
-                    ConversationStatus::Resolved | ConversationStatus::Closed => {
-                        return Err(AppError::conflict(
-                            "not_pending",
-                            "the conversation is not open",
-                        ))
-                    }
-                }
-                assign(&mut snap, op, AssignmentKind::Take)
-            }
-            Action::Resolve(op) => {
-                if !state.may_act(op) {
-                    return Err(AppError::Forbidden(
-                        "you may not act on this conversation".into(),
-                    ));
-                }
-                match status {
-                    ConversationStatus::Closed => {
-                        return Err(AppError::conflict(
-                            "conversation_closed",
-                            "the conversation is closed",
-                        ))
-                    }
-                    ConversationStatus::Resolved => {
-                        return Err(AppError::conflict(
-                            "already_resolved",
-                            "the conversation is already resolved",
-                        ))
-                    }
-                    _ => {}
-                }
-                snap.status = ConversationStatus::Resolved;
-                snap.resolved_at = Some(now);
-                let data = serde_json::json!({"action": "resolved", "operator_id": op.id, "operator_name": op.name});
-                let event =
-                    self.system_event(&mut snap, now, "The conversation was resolved", data);
-                (event, AssignmentChange::Reassign { to: None })
-            }
-            Action::Close(op) => {
-                if !state.may_act(op) {
-                    return Err(AppError::Forbidden(
-                        "you may not act on this conversation".into(),
-                    ));
-                }
-                if status == ConversationStatus::Closed {
-                    return Err(AppError::conflict(
-                        "already_closed",
-                        "the conversation is already closed",
-                    ));
-                }
-                snap.status = ConversationStatus::Closed;
-                snap.closed_at = Some(now);
-                let data = serde_json::json!({"action": "closed", "operator_id": op.id, "operator_name": op.name});
-                let event = self.system_event(&mut snap, now, "The conversation was closed", data);
-                (event, AssignmentChange::Reassign { to: None })
-            }
-        };
-        snap.updated_at = now;
-        let answered = matches!(action, Action::AutoAssign(_) | Action::Take(_)).then_some(false);
-        Ok(Some(Plan {
-            events: vec![event],
-            snap,
-            assignment: Some(change),
-            sent: None,
-            answered,
-            ack: None,
-        }))
-    }
 }
 
 pub(super) async fn load_state(pool: DbPool, id: ConversationId) -> AppResult<State> {
@@ -354,6 +259,7 @@ pub(super) async fn load_state(pool: DbPool, id: ConversationId) -> AppResult<St
         })?;
     let stored_max = events::max_seq(&mut conn, id).await?;
     let answered = conversations::open_assignment_answered(&mut conn, id).await?;
+    let tags = conversations::tags_of(&mut conn, id).await?;
     let sent = events::sent_client_ids(&mut conn, id)
         .await?
         .into_iter()
@@ -376,5 +282,7 @@ pub(super) async fn load_state(pool: DbPool, id: ConversationId) -> AppResult<St
         dirty: false,
         answered,
         sent,
+        tags,
+        previous_assignee: row.assignee_id,
     })
 }
