@@ -14,4 +14,5 @@ pub mod http;
 pub mod ids;
 pub mod protocol;
 pub mod server;
+pub mod telemetry;
 pub mod ticket;

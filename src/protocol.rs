@@ -83,7 +83,7 @@ pub enum OperatorFrame {
 }
 
 /// What every list, socket and API shows of a conversation: never the customer's identity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversationSummary {
     pub id: ConversationId,
     pub ticket: String,
@@ -123,7 +123,7 @@ impl From<&WithAlias> for ConversationSummary {
 }
 
 /// The operator as shown to themselves and their colleagues.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperatorView {
     pub id: OperatorId,
     pub name: String,

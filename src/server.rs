@@ -18,6 +18,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::db::{self, event_writer::EventWriter, DbPool};
 use crate::http::{self, AppState};
+use crate::telemetry;
 
 /// How long sockets get to close after being told to reconnect.
 const SOCKET_CLOSE_GRACE: Duration = Duration::from_millis(200);
@@ -53,6 +54,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 /// As `start`, with the router's clock given (tests drive time with a manual clock).
 pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Running, StartError> {
     let config = Arc::new(config);
+    telemetry::handle();
     let url = config.database_url().to_owned();
     db::ensure_database(&url).await?;
     let applied = db::run_migrations(&url).await?;

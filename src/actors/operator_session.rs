@@ -314,6 +314,7 @@ impl Actor for OperatorSession {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        socket::stopped::<Self>();
         if let Phase::Ready(operator) = &self.phase {
             self.deps.router.do_send(OperatorDisconnected {
                 operator: operator.id,
@@ -324,6 +325,8 @@ impl Actor for OperatorSession {
 }
 
 impl TextSession for OperatorSession {
+    const KIND: &'static str = "operator";
+
     fn socket(&mut self) -> &mut SocketState {
         &mut self.socket
     }

@@ -26,6 +26,7 @@ use crate::domain::{ConversationStatus, Presence, Priority, RoutingStrategy};
 use crate::error::AppError;
 use crate::ids::{ConversationId, GroupId, OperatorId, SessionId};
 use crate::protocol::{encode, ConversationSummary, OperatorOut};
+use crate::telemetry;
 
 /// How long to wait before retrying start-up loading or a failed assignment.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
@@ -114,6 +115,11 @@ pub struct OperatorUpdated {
     pub operator: OperatorIdentity,
     pub deleted: bool,
 }
+
+/// Each connected operator's presence and load, for the operator list.
+#[derive(Message)]
+#[rtype(result = "HashMap<OperatorId, (Presence, u32)>")]
+pub struct Presences;
 
 /// Liveness probe and figures for `/health` and `/metrics`.
 #[derive(Message)]
@@ -208,7 +214,8 @@ pub struct Router {
     queue: BTreeSet<QueueKey>,
     /// The position each waiting conversation was last told.
     told: HashMap<ConversationId, usize>,
-    recent_assignments: VecDeque<DateTime<Utc>>,
+    /// How long recently assigned conversations waited, in seconds.
+    recent_waits: VecDeque<f64>,
 }
 
 impl Router {
@@ -227,7 +234,7 @@ impl Router {
             load: HashMap::new(),
             queue: BTreeSet::new(),
             told: HashMap::new(),
-            recent_assignments: VecDeque::new(),
+            recent_waits: VecDeque::new(),
         }
     }
 
@@ -441,6 +448,7 @@ impl Router {
                 ..conversation.clone()
             },
         );
+        let created_at = conversation.created_at;
         let previous = conversation;
         ctx.spawn(
             registry
@@ -449,9 +457,13 @@ impl Router {
                 .into_actor(self)
                 .map(move |result, act, ctx| {
                     if matches!(result, Ok(Ok(_))) {
-                        act.recent_assignments.push_back(act.clock.now());
-                        if act.recent_assignments.len() > RECENT_ASSIGNMENTS {
-                            act.recent_assignments.pop_front();
+                        let waited = (act.clock.now() - created_at).num_milliseconds().max(0)
+                            as f64
+                            / 1000.0;
+                        metrics::histogram!(telemetry::ASSIGNMENT_LATENCY).record(waited);
+                        act.recent_waits.push_back(waited);
+                        if act.recent_waits.len() > RECENT_ASSIGNMENTS {
+                            act.recent_waits.pop_front();
                         }
                     } else {
                         act.revert_tentative(id, op, previous, ctx);
@@ -483,24 +495,26 @@ impl Router {
         });
     }
 
-    /// Seconds until a conversation at `position` is likely taken, from how fast recent
-    /// assignments came; unknown until there is some history.
+    /// Seconds until a conversation at `position` is likely taken: the average wait of the
+    /// recently assigned ones, per place in the queue. Unknown until there is some history.
     fn estimated_wait(&self, position: usize) -> Option<u64> {
-        let (first, last) = (
-            self.recent_assignments.front()?,
-            self.recent_assignments.back()?,
-        );
-        let span = (*last - *first).num_milliseconds() as f64 / 1000.0;
-        let count = self.recent_assignments.len().saturating_sub(1) as f64;
-        if count < 1.0 || span <= 0.0 {
+        if self.recent_waits.is_empty() {
             return None;
         }
-        Some((position as f64 * span / count).ceil() as u64)
+        let average = self.recent_waits.iter().sum::<f64>() / self.recent_waits.len() as f64;
+        Some((average * position as f64).ceil().max(1.0) as u64)
     }
 
     /// Tells every waiting conversation whose place changed; `full` rescans the whole queue,
     /// otherwise only the newest arrival (at the tail) is told.
     fn tell_positions(&mut self, full: bool) {
+        metrics::gauge!(telemetry::QUEUE_LENGTH).set(self.queue.len() as f64);
+        let online = self
+            .operators
+            .values()
+            .filter(|o| !o.sessions.is_empty())
+            .count();
+        metrics::gauge!(telemetry::OPERATORS_ONLINE).set(online as f64);
         let Some(registry) = self.registry.clone() else {
             return;
         };
@@ -536,10 +550,12 @@ impl Router {
     /// else who can take it.
     fn sweep(&mut self, ctx: &mut Context<Self>) {
         let now = self.clock.now();
+        // An open socket is its own heartbeat (it closes itself when the client stops
+        // answering pings), so only operators without one can go silent.
         let silent: Vec<OperatorId> = self
             .operators
             .values()
-            .filter(|o| now - o.last_seen >= self.presence_timeout)
+            .filter(|o| o.sessions.is_empty() && now - o.last_seen >= self.presence_timeout)
             .map(|o| o.identity.id)
             .collect();
         for op in silent {
@@ -859,5 +875,19 @@ impl Handler<Stats> for Router {
                 .count(),
             queue_length: self.queue.len(),
         })
+    }
+}
+
+impl Handler<Presences> for Router {
+    type Result = MessageResult<Presences>;
+
+    fn handle(&mut self, _msg: Presences, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.operators
+                .values()
+                .filter(|o| !o.sessions.is_empty())
+                .map(|o| (o.identity.id, (o.presence, self.load_of(o.identity.id))))
+                .collect(),
+        )
     }
 }

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::error::{AppError, AppResult};
 use crate::protocol::{error_frame, CLOSE_RESTART, CLOSE_UNAUTHORIZED};
+use crate::telemetry;
 
 /// How often the server pings a socket.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
@@ -21,6 +22,8 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A session that speaks JSON text frames over a socket.
 pub trait TextSession: Actor<Context = ws::WebsocketContext<Self>> {
+    /// `visitor` or `operator`, for metrics.
+    const KIND: &'static str;
     fn socket(&mut self) -> &mut SocketState;
     fn on_text(&mut self, text: &str, ctx: &mut Self::Context);
     /// Whether the client has completed `hello`.
@@ -51,6 +54,7 @@ impl SocketState {
 
 /// Heartbeat, hello deadline and shutdown watch, started with every session.
 pub fn start<S: TextSession>(ctx: &mut S::Context, mut shutdown: watch::Receiver<bool>) {
+    metrics::gauge!(telemetry::SOCKETS_OPEN, "kind" => S::KIND).increment(1.0);
     ctx.run_interval(HEARTBEAT_INTERVAL, |act: &mut S, ctx| {
         if act.socket().heartbeat.elapsed() > CLIENT_TIMEOUT {
             ctx.stop();
@@ -77,6 +81,11 @@ pub fn start<S: TextSession>(ctx: &mut S::Context, mut shutdown: watch::Receiver
             "server restarting, reconnect",
         );
     }));
+}
+
+/// Called from each session's `stopped`.
+pub fn stopped<S: TextSession>() {
+    metrics::gauge!(telemetry::SOCKETS_OPEN, "kind" => S::KIND).decrement(1.0);
 }
 
 pub fn close<S: TextSession>(ctx: &mut S::Context, code: CloseCode, why: &str) {

@@ -283,6 +283,7 @@ impl Actor for VisitorSession {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        socket::stopped::<Self>();
         if let Phase::Joined(bound) = &self.phase {
             bound.addr.do_send(Leave { session: self.id });
         }
@@ -290,6 +291,8 @@ impl Actor for VisitorSession {
 }
 
 impl TextSession for VisitorSession {
+    const KIND: &'static str = "visitor";
+
     fn socket(&mut self) -> &mut SocketState {
         &mut self.socket
     }

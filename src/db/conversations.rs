@@ -364,3 +364,15 @@ pub async fn tag_by_name(
         .await
         .optional()
 }
+
+/// How many pending or active conversations a group holds.
+pub async fn open_in_group(conn: &mut AsyncPgConnection, group: GroupId) -> QueryResult<i64> {
+    conversations::table
+        .filter(conversations::group_id.eq(group))
+        .filter(
+            conversations::status.eq_any([ConversationStatus::Pending, ConversationStatus::Active]),
+        )
+        .count()
+        .get_result(conn)
+        .await
+}

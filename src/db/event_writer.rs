@@ -19,6 +19,7 @@ use super::DbPool;
 use crate::domain::AssignmentKind;
 use crate::error::{AppError, AppResult};
 use crate::ids::{ConversationId, OperatorId, TagId};
+use crate::telemetry;
 
 /// Jobs waiting beyond this many make callers wait: backpressure instead of unbounded memory.
 const QUEUE_CAPACITY: usize = 16_384;
@@ -110,8 +111,16 @@ async fn dispatch(
         let pool = pool.clone();
         tokio::spawn(async move {
             let result = write_batch(&pool, &batch).await;
-            if let Err(e) = &result {
-                tracing::warn!(error = %e, jobs = batch.len(), "event batch not committed");
+            match &result {
+                Ok(()) => {
+                    let events: usize = batch.iter().map(|p| p.job.events.len()).sum();
+                    metrics::counter!(telemetry::EVENTS_STORED).increment(events as u64);
+                    metrics::counter!(telemetry::WRITE_BATCHES).increment(1);
+                }
+                Err(e) => {
+                    metrics::counter!(telemetry::WRITE_FAILURES).increment(1);
+                    tracing::warn!(error = %e, jobs = batch.len(), "event batch not committed");
+                }
             }
             for pending in batch {
                 let outcome = match &result {

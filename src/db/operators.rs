@@ -82,3 +82,45 @@ pub async fn all_live(conn: &mut AsyncPgConnection) -> QueryResult<Vec<OperatorR
         .load(conn)
         .await
 }
+
+/// Every operator, deleted ones too when asked, by name.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    include_deleted: bool,
+) -> QueryResult<Vec<OperatorRow>> {
+    let mut query = operators::table
+        .order(operators::name.asc())
+        .select(OperatorRow::as_select())
+        .into_boxed();
+    if !include_deleted {
+        query = query.filter(operators::deleted_at.is_null());
+    }
+    query.load(conn).await
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = operators)]
+pub struct OperatorChanges {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub tier: Option<i16>,
+    pub max_concurrent: Option<i32>,
+    pub accepting: Option<bool>,
+    pub status: Option<String>,
+    pub password_hash: Option<String>,
+    pub deleted_at: Option<Option<DateTime<Utc>>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: OperatorId,
+    changes: &OperatorChanges,
+) -> QueryResult<OperatorRow> {
+    diesel::update(operators::table.find(id))
+        .set(changes)
+        .returning(OperatorRow::as_returning())
+        .get_result(conn)
+        .await
+}

@@ -99,3 +99,25 @@ pub async fn widget_by_token(
         .await
         .optional()
 }
+
+/// Revokes every live session of an operator, except `keep` (the caller's own), if given.
+pub async fn revoke_all(
+    conn: &mut AsyncPgConnection,
+    operator: OperatorId,
+    keep: Option<&[u8]>,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let query = operator_sessions::table
+        .filter(operator_sessions::operator_id.eq(operator))
+        .filter(operator_sessions::revoked_at.is_null())
+        .into_boxed();
+    let query = match keep {
+        Some(hash) => query.filter(operator_sessions::token_hash.ne(hash.to_vec())),
+        None => query,
+    };
+    let ids: Vec<Uuid> = query.select(operator_sessions::id).load(conn).await?;
+    diesel::update(operator_sessions::table.filter(operator_sessions::id.eq_any(ids)))
+        .set(operator_sessions::revoked_at.eq(now))
+        .execute(conn)
+        .await
+}

@@ -5,8 +5,11 @@ pub mod actions;
 pub mod auth;
 pub mod content;
 pub mod conversations;
+pub mod groups;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
+pub mod operators;
 pub mod widget;
 pub mod ws;
 
@@ -92,6 +95,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .route("/ws/visitor", web::get().to(ws::visitor))
     .route("/ws/operator", web::get().to(ws::operator))
     .route("/health", web::get().to(health::health))
+    .route("/metrics", web::get().to(metrics::metrics))
     .default_service(web::to(not_found));
 }
 
@@ -118,6 +122,21 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/close", web::post().to(actions::close))
         .route("/conversations/{id}/tags", web::post().to(actions::add_tag))
         .route("/conversations/{id}/tags/{tag_id}", web::delete().to(actions::remove_tag))
+        .route("/operators", web::get().to(operators::list))
+        .route("/operators", web::post().to(operators::create))
+        .route("/operators/me/status", web::put().to(operators::set_status))
+        .route("/operators/{id}", web::get().to(operators::get))
+        .route("/operators/{id}", web::patch().to(operators::update))
+        .route("/operators/{id}", web::delete().to(operators::delete))
+        .route("/operators/{id}/restore", web::post().to(operators::restore))
+        .route("/operators/{id}/password", web::post().to(operators::password))
+        .route("/operators/{id}/revoke-sessions", web::post().to(operators::revoke_sessions))
+        .route("/groups", web::get().to(groups::list))
+        .route("/groups", web::post().to(groups::create))
+        .route("/groups/{id}", web::patch().to(groups::update))
+        .route("/groups/{id}", web::delete().to(groups::delete))
+        .route("/groups/{id}/members/{operator_id}", web::put().to(groups::add_member))
+        .route("/groups/{id}/members/{operator_id}", web::delete().to(groups::remove_member))
         .configure(content::configure);
 }
 

@@ -11,7 +11,11 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use switchboard::auth::{create_operator, OperatorInput};
+
+use switchboard::actors::router::Sweep;
+use switchboard::clock::{SharedClock, SystemClock};
 use switchboard::config::Config;
 use switchboard::domain::Role;
 use switchboard::server::{self, Running};
@@ -113,8 +117,24 @@ impl TestServer {
     }
 
     pub async fn start_on(db: TestDb, config: Config) -> TestServer {
+        Self::start_on_with_clock(db, config, Arc::new(SystemClock)).await
+    }
+
+    /// A server whose router runs on `clock` (usually a `ManualClock` the test moves).
+    pub async fn start_with_clock(
+        adjust: impl FnOnce(Config) -> Config,
+        clock: SharedClock,
+    ) -> TestServer {
+        let db = TestDb::create().await;
+        let config = adjust(test_config(&db.url));
+        Self::start_on_with_clock(db, config, clock).await
+    }
+
+    pub async fn start_on_with_clock(db: TestDb, config: Config, clock: SharedClock) -> TestServer {
         let _ = tracing_subscriber_init();
-        let running = server::start(config).await.expect("server starts");
+        let running = server::start_with_clock(config, clock)
+            .await
+            .expect("server starts");
         let base = format!("http://{}", running.addr);
         let ws_base = format!("ws://{}", running.addr);
         TestServer {
@@ -155,6 +175,16 @@ impl TestServer {
 
     /// Creates an operator (as `switchboard operator add` does) and logs them in over HTTP.
     pub async fn add_operator(&self, name: &str, role: Role, max_concurrent: i32) -> Operator {
+        self.add_operator_tier(name, role, max_concurrent, 1).await
+    }
+
+    pub async fn add_operator_tier(
+        &self,
+        name: &str,
+        role: Role,
+        max_concurrent: i32,
+        tier: i16,
+    ) -> Operator {
         let email = format!("{}@example.test", name.to_lowercase().replace(' ', "."));
         let password = "correct horse battery";
         let mut conn = self.db.conn().await;
@@ -163,7 +193,7 @@ impl TestServer {
             name,
             role,
             password,
-            tier: 1,
+            tier,
             max_concurrent,
         };
         let row = create_operator(&mut conn, &input).await.unwrap();
@@ -203,6 +233,70 @@ impl TestServer {
             .await;
         let welcome = client.recv_type("welcome").await;
         (client, welcome)
+    }
+
+    /// Has the router check its timeouts now (after a test moved its clock).
+    pub async fn sweep(&self) {
+        let router = self.running.as_ref().expect("running").router.clone();
+        router.send(Sweep).await.unwrap();
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The assignee of a conversation, if any.
+    pub async fn assignee(&self, conversation_id: &str) -> Option<String> {
+        let a = self
+            .text(&format!(
+                "SELECT coalesce(assignee_id::text, '') AS value FROM conversations WHERE id = '{conversation_id}'"
+            ))
+            .await;
+        (!a.is_empty()).then_some(a)
+    }
+
+    /// Waits until the conversation's assignee is `expected`.
+    pub async fn wait_assignee(&self, conversation_id: &str, expected: Option<&str>) {
+        let want = expected.map(str::to_owned);
+        self.eventually(&format!("{conversation_id} assigned to {want:?}"), || {
+            let want = want.clone();
+            async move { self.assignee(conversation_id).await == want }
+        })
+        .await;
     }
 
     pub async fn scalar(&self, sql: &str) -> i64 {

@@ -1,12 +1,115 @@
 //! Tags, canned responses, search, statistics, the audit log and contact history: the team's
 //! shared content and the read-only views over conversations.
 
-use actix_web::web;
+pub mod audit;
+pub mod canned;
+pub mod contact;
+mod db_errors;
+mod params;
+pub mod search;
+pub mod stats;
+pub mod tags;
+
+use actix_web::{web, HttpResponse, Resource};
+use utoipa::OpenApi;
 
 /// Routes under `/api/v1`.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/tags")
+            .route(web::get().to(tags::list))
+            .route(web::post().to(tags::create)),
+    )
+    .service(
+        resource("/tags/{id}")
+            .route(web::get().to(tags::get))
+            .route(web::patch().to(tags::update))
+            .route(web::delete().to(tags::delete)),
+    )
+    .service(
+        resource("/canned-responses")
+            .route(web::get().to(canned::list))
+            .route(web::post().to(canned::create)),
+    )
+    .service(
+        resource("/canned-responses/{id}")
+            .route(web::get().to(canned::get))
+            .route(web::patch().to(canned::update))
+            .route(web::delete().to(canned::delete)),
+    )
+    .service(resource("/search").route(web::get().to(search::search)))
+    .service(resource("/conversations/{id}/contact").route(web::get().to(contact::contact)))
+    .service(resource("/stats").route(web::get().to(stats::stats)))
+    .service(resource("/audit").route(web::get().to(audit::list)));
+}
+
+/// A resource whose unsupported methods still answer in the API's error shape (actix's own
+/// 405 has an empty body).
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed().json(serde_json::json!({
+        "error": {
+            "code": "method_not_allowed",
+            "message": "this endpoint does not support that method",
+        }
+    }))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        tags::list,
+        tags::get,
+        tags::create,
+        tags::update,
+        tags::delete,
+        canned::list,
+        canned::get,
+        canned::create,
+        canned::update,
+        canned::delete,
+        search::search,
+        contact::contact,
+        stats::stats,
+        audit::list,
+    ),
+    components(schemas(
+        tags::Tag,
+        tags::TagList,
+        tags::NewTagRequest,
+        tags::TagPatch,
+        canned::CannedResponse,
+        canned::CannedList,
+        canned::NewCannedRequest,
+        canned::CannedPatch,
+        search::SearchResult,
+        search::SearchPage,
+        contact::ContactHistory,
+        stats::Stats,
+        stats::Volume,
+        stats::ByStatus,
+        stats::ByChannel,
+        stats::Durations,
+        stats::Satisfaction,
+        stats::OperatorStats,
+        audit::AuditItem,
+        audit::AuditPage,
+    )),
+    tags(
+        (name = "tags", description = "Labels on conversations; admins manage them"),
+        (name = "canned-responses", description = "Reply templates by shortcut and language; admins manage them"),
+        (name = "search", description = "Full-text search over messages and notes"),
+        (name = "conversations", description = "Conversations and their customers"),
+        (name = "statistics", description = "Volume, response times and satisfaction; supervisors and admins"),
+        (name = "audit", description = "Every operator action; admins"),
+    )
+)]
+struct ContentApi;
 
 /// This module's part of the API document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    utoipa::openapi::OpenApiBuilder::new().build()
+    ContentApi::openapi()
 }

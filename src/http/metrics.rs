@@ -1,0 +1,20 @@
+//! `/metrics`: Prometheus text, with pool and actor gauges taken at scrape time.
+
+use actix_web::{web, HttpResponse};
+
+use super::AppState;
+use crate::telemetry;
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let Some(handle) = telemetry::handle() else {
+        return HttpResponse::ServiceUnavailable().body("metrics are not available");
+    };
+    let pool = state.pool.status();
+    metrics::gauge!(telemetry::DB_POOL_SIZE).set(pool.size as f64);
+    metrics::gauge!(telemetry::DB_POOL_AVAILABLE).set(pool.available as f64);
+    metrics::gauge!(telemetry::DB_POOL_WAITING).set(pool.waiting as f64);
+    metrics::gauge!(telemetry::CONVERSATIONS_LIVE).set(state.registry.live_count() as f64);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render())
+}

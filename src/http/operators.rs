@@ -1,0 +1,476 @@
+//! The team: operators (admin CRUD, soft delete and restore, passwords, session revocation)
+//! and each operator's own status. Every change is audited and told to the router.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::AuthOperator;
+use super::AppState;
+use crate::actors::router::{OperatorUpdated, Presences, SetPresence};
+use crate::auth::{
+    create_operator, hash_password, verify_password, OperatorIdentity, OperatorInput,
+    MIN_PASSWORD_CHARS,
+};
+use crate::db::audit::{self, AuditEntry};
+use crate::db::operators::{self, OperatorChanges, OperatorRow};
+use crate::db::{groups, sessions};
+use crate::domain::{Presence, Role};
+use crate::error::{AppError, AppResult};
+use crate::ids::{GroupId, OperatorId};
+
+/// An operator as the API shows them (never the password hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatorOut {
+    pub id: OperatorId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub tier: i16,
+    pub max_concurrent: i32,
+    pub accepting: bool,
+    /// Live presence: `offline` unless a socket is open.
+    pub status: Presence,
+    /// Conversations assigned and active now.
+    pub load: u32,
+    pub groups: Vec<GroupId>,
+    pub deleted: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+fn out(row: &OperatorRow, live: Option<(Presence, u32)>, groups: Vec<GroupId>) -> OperatorOut {
+    let (status, load) = live.unwrap_or((Presence::Offline, 0));
+    OperatorOut {
+        id: row.id,
+        email: row.email.clone(),
+        name: row.name.clone(),
+        role: row.role,
+        tier: row.tier,
+        max_concurrent: row.max_concurrent,
+        accepting: row.accepting,
+        status,
+        load,
+        groups,
+        deleted: row.deleted_at.is_some(),
+        created_at: row.created_at,
+    }
+}
+
+async fn presences(state: &AppState) -> HashMap<OperatorId, (Presence, u32)> {
+    state.router.send(Presences).await.unwrap_or_default()
+}
+
+async fn find(
+    conn: &mut diesel_async::AsyncPgConnection,
+    id: OperatorId,
+) -> AppResult<OperatorRow> {
+    operators::find(conn, id).await.map_err(|e| match e {
+        diesel::result::Error::NotFound => AppError::not_found("operator"),
+        other => other.into(),
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Include deleted operators (admins only).
+    #[serde(default)]
+    pub include_deleted: bool,
+}
+
+/// `GET /api/v1/operators` (supervisors and admins)
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: AuthOperator,
+    query: web::Query<ListQuery>,
+) -> AppResult<HttpResponse> {
+    auth.require(Role::Supervisor)?;
+    let include_deleted = query.include_deleted && auth.operator.role == Role::Admin;
+    let mut conn = state.pool.get().await?;
+    let rows = operators::list(&mut conn, include_deleted).await?;
+    let mut membership: HashMap<OperatorId, Vec<GroupId>> = HashMap::new();
+    for (group, op) in groups::all_memberships(&mut conn).await? {
+        membership.entry(op).or_default().push(group);
+    }
+    drop(conn);
+    let live = presences(&state).await;
+    let items: Vec<OperatorOut> = rows
+        .iter()
+        .map(|r| {
+            out(
+                r,
+                live.get(&r.id).copied(),
+                membership.remove(&r.id).unwrap_or_default(),
+            )
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+/// `GET /api/v1/operators/{id}` (supervisors and admins, or oneself)
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: AuthOperator,
+    path: web::Path<OperatorId>,
+) -> AppResult<HttpResponse> {
+    if *path != auth.operator.id {
+        auth.require(Role::Supervisor)?;
+    }
+    let mut conn = state.pool.get().await?;
+    let row = find(&mut conn, *path).await?;
+    let member_of = groups::groups_of(&mut conn, row.id).await?;
+    drop(conn);
+    let live = presences(&state).await;
+    Ok(HttpResponse::Ok().json(out(&row, live.get(&row.id).copied(), member_of)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewOperatorRequest {
+    pub email: String,
+    pub name: String,
+    pub password: String,
+    pub role: Role,
+    #[serde(default = "default_tier")]
+    pub tier: i16,
+    #[serde(default = "default_capacity")]
+    pub max_concurrent: i32,
+}
+
+fn default_tier() -> i16 {
+    1
+}
+
+fn default_capacity() -> i32 {
+    5
+}
+
+/// `POST /api/v1/operators` (admins)
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: AuthOperator,
+    body: web::Json<NewOperatorRequest>,
+) -> AppResult<HttpResponse> {
+    auth.require(Role::Admin)?;
+    let body = body.into_inner();
+    let mut conn = state.pool.get().await?;
+    let input = OperatorInput {
+        email: &body.email,
+        name: &body.name,
+        role: body.role,
+        password: &body.password,
+        tier: body.tier,
+        max_concurrent: body.max_concurrent,
+    };
+    let by = auth.operator.id;
+    let row = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let row = create_operator(conn, &input).await?;
+            let details = serde_json::json!({"email": row.email, "role": row.role});
+            audit::record(
+                conn,
+                &[AuditEntry::new(
+                    Some(by),
+                    "operator.create",
+                    "operator",
+                    row.id,
+                    details,
+                )],
+            )
+            .await?;
+            Ok(row)
+        })
+        .await?;
+    let member_of = groups::groups_of(&mut conn, row.id).await?;
+    Ok(HttpResponse::Created().json(out(&row, None, member_of)))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct OperatorPatch {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub tier: Option<i16>,
+    pub max_concurrent: Option<i32>,
+    pub accepting: Option<bool>,
+}
+
+impl OperatorPatch {
+    fn validate(&self) -> AppResult<()> {
+        if let Some(email) = &self.email {
+            if !email.contains('@') || email.len() > 254 {
+                return Err(AppError::invalid(
+                    "email",
+                    "a valid email address is required",
+                ));
+            }
+        }
+        if self
+            .name
+            .as_ref()
+            .is_some_and(|n| n.trim().is_empty() || n.chars().count() > 100)
+        {
+            return Err(AppError::invalid(
+                "name",
+                "name must be 1 to 100 characters",
+            ));
+        }
+        if self.tier.is_some_and(|t| !(1..=3).contains(&t)) {
+            return Err(AppError::invalid("tier", "tier must be 1, 2 or 3"));
+        }
+        if self.max_concurrent.is_some_and(|m| !(0..=100).contains(&m)) {
+            return Err(AppError::invalid(
+                "max_concurrent",
+                "max_concurrent must be 0 to 100",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Applies changes to an operator, audits them and tells the router, in that order.
+async fn change(
+    state: &AppState,
+    by: OperatorId,
+    id: OperatorId,
+    action: &str,
+    changes: OperatorChanges,
+    details: serde_json::Value,
+) -> AppResult<OperatorRow> {
+    let mut conn = state.pool.get().await?;
+    find(&mut conn, id).await?;
+    let row = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let row = operators::update(conn, id, &changes).await?;
+            audit::record(
+                conn,
+                &[AuditEntry::new(Some(by), action, "operator", id, details)],
+            )
+            .await?;
+            Ok(row)
+        })
+        .await?;
+    state.router.do_send(OperatorUpdated {
+        operator: OperatorIdentity::from(&row),
+        deleted: row.deleted_at.is_some(),
+    });
+    Ok(row)
+}
+
+/// `PATCH /api/v1/operators/{id}` (admins)
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: AuthOperator,
+    path: web::Path<OperatorId>,
+    body: web::Json<OperatorPatch>,
+) -> AppResult<HttpResponse> {
+    auth.require(Role::Admin)?;
+    body.validate()?;
+    let patch = body.into_inner();
+    let details = serde_json::json!({
+        "email": patch.email, "name": patch.name, "role": patch.role, "tier": patch.tier,
+        "max_concurrent": patch.max_concurrent, "accepting": patch.accepting,
+    });
+    let changes = OperatorChanges {
+        email: patch.email.map(|e| e.trim().to_owned()),
+        name: patch.name.map(|n| n.trim().to_owned()),
+        role: patch.role,
+        tier: patch.tier,
+        max_concurrent: patch.max_concurrent,
+        accepting: patch.accepting,
+        updated_at: Some(Utc::now()),
+        ..OperatorChanges::default()
+    };
+    let row = change(
+        &state,
+        auth.operator.id,
+        *path,
+        "operator.update",
+        changes,
+        details,
+    )
+    .await?;
+    let member_of = groups::groups_of(&mut *state.pool.get().await?, row.id).await?;
+    let live = presences(&state).await;
+    Ok(HttpResponse::Ok().json(out(&row, live.get(&row.id).copied(), member_of)))
+}
+
+/// `DELETE /api/v1/operators/{id}` (admins): a soft delete; sessions are revoked and open
+/// conversations go back to the queue.
+pub async fn delete(
+    state: web::Data<AppState>,
+    auth: AuthOperator,
+    path: web::Path<OperatorId>,
+) -> AppResult<HttpResponse> {
+    auth.require(Role::Admin)?;
+    if *path == auth.operator.id {
+        return Err(AppError::conflict(
+            "cannot_delete_self",
+            "you cannot delete yourself",
+        ));
+    }
+    let now = Utc::now();
+    let changes = OperatorChanges {
+        deleted_at: Some(Some(now)),
+        updated_at: Some(now),
+        ..OperatorChanges::default()
+    };
+    change(
+        &state,
+        auth.operator.id,
+        *path,
+        "operator.delete",
+        changes,
+        serde_json::json!({}),
+    )
+    .await?;
+    sessions::revoke_all(&mut *state.pool.get().await?, *path, None, now).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/v1/operators/{id}/restore` (admins)
+pub async fn restore(
+    state: web::Data<AppState>,
+    auth: AuthOperator,
+    path: web::Path<OperatorId>,
+) -> AppResult<HttpResponse> {
+    auth.require(Role::Admin)?;
+    let changes = OperatorChanges {
+        deleted_at: Some(None),
+        updated_at: Some(Utc::now()),
+        ..OperatorChanges::default()
+    };
+    let row = change(
+        &state,
+        auth.operator.id,
+        *path,
+        "operator.restore",
+        changes,
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(out(&row, None, Vec::new())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordChange {
+    /// Required when changing one's own password.
+    pub current_password: Option<String>,
+    pub new_password: String,
+}
+
+/// `POST /api/v1/operators/{id}/password` — oneself (with the current password) or an admin.
+/// Every other session of that operator is signed out.
+pub async fn password(
+    state: web::Data<AppState>,
+    auth: AuthOperator,
+    path: web::Path<OperatorId>,
+    body: web::Json<PasswordChange>,
+) -> AppResult<HttpResponse> {
+    let own = *path == auth.operator.id;
+    if !own {
+        auth.require(Role::Admin)?;
+    }
+    let body = body.into_inner();
+    if body.new_password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AppError::invalid(
+            "new_password",
+            format!("at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    let mut conn = state.pool.get().await?;
+    let row = find(&mut conn, *path).await?;
+    if own {
+        let current = body.current_password.clone().unwrap_or_default();
+        let hash = row.password_hash.clone();
+        let valid = web::block(move || verify_password(&current, &hash))
+            .await
+            .map_err(|_| AppError::Internal)?;
+        if !valid {
+            return Err(AppError::invalid(
+                "current_password",
+                "the current password is wrong",
+            ));
+        }
+    }
+    let new_password = body.new_password;
+    let hash = web::block(move || hash_password(&new_password))
+        .await
+        .map_err(|_| AppError::Internal)??;
+    drop(conn);
+    let changes = OperatorChanges {
+        password_hash: Some(hash),
+        updated_at: Some(Utc::now()),
+        ..OperatorChanges::default()
+    };
+    change(
+        &state,
+        auth.operator.id,
+        *path,
+        "operator.password",
+        changes,
+        serde_json::json!({}),
+    )
+    .await?;
+    let keep = own.then_some(auth.token_hash.as_slice());
+    sessions::revoke_all(&mut *state.pool.get().await?, *path, keep, Utc::now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/v1/operators/{id}/revoke-sessions` (admins): signs the operator out everywhere.
+pub async fn revoke_sessions(
+    state: web::Data<AppState>,
+    auth: AuthOperator,
+    path: web::Path<OperatorId>,
+) -> AppResult<HttpResponse> {
+    auth.require(Role::Admin)?;
+    let mut conn = state.pool.get().await?;
+    find(&mut conn, *path).await?;
+    let by = auth.operator.id;
+    let id = *path;
+    let revoked = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let n = sessions::revoke_all(conn, id, None, Utc::now()).await?;
+            audit::record(
+                conn,
+                &[AuditEntry::new(
+                    Some(by),
+                    "operator.revoke_sessions",
+                    "operator",
+                    id,
+                    serde_json::json!({"revoked": n}),
+                )],
+            )
+            .await?;
+            Ok(n)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked": revoked })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StatusRequest {
+    pub status: Presence,
+}
+
+/// `PUT /api/v1/operators/me/status` — online, busy, away (or offline: stop receiving chats).
+pub async fn set_status(
+    state: web::Data<AppState>,
+    auth: AuthOperator,
+    body: web::Json<StatusRequest>,
+) -> AppResult<HttpResponse> {
+    let id = auth.operator.id;
+    let changes = OperatorChanges {
+        status: Some(body.status.as_str().to_owned()),
+        ..OperatorChanges::default()
+    };
+    let details = serde_json::json!({ "status": body.status });
+    change(&state, id, id, "operator.status", changes, details).await?;
+    state.router.do_send(SetPresence {
+        operator: id,
+        presence: body.status,
+    });
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": body.status })))
+}
