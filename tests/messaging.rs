@@ -328,3 +328,56 @@ async fn two_operators_and_a_visitor_see_the_same_order() {
     );
     server.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_busy_supervisor_receives_every_event_of_a_burst() {
+    // Regression: fan-out used to give up on (and forget) a socket whose mailbox was full.
+    let mut server = TestServer::start_with(|c| Config {
+        visitor_burst: 100,
+        ..c
+    })
+    .await;
+    let boss = server.add_operator("Sam Super", Role::Supervisor, 0).await;
+    let (mut op, _) = server.operator_ws(&boss).await;
+    const VISITORS: usize = 12;
+    const EACH: usize = 25;
+    let mut visitors = Vec::new();
+    for _ in 0..VISITORS {
+        let w = server.open_widget(json!({})).await;
+        visitors.push(server.visitor(&w, None).await.0);
+    }
+    for i in 0..EACH {
+        for (n, v) in visitors.iter_mut().enumerate() {
+            v.send(json!({"type": "message", "client_id": format!("{n}-{i}"), "text": format!("{n}-{i}")})).await;
+        }
+    }
+    let mut per_conversation: std::collections::HashMap<String, Vec<i64>> =
+        std::collections::HashMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut received = 0;
+    while received < VISITORS * EACH && std::time::Instant::now() < deadline {
+        let Some(frame) = op.next(Duration::from_secs(5)).await else {
+            break;
+        };
+        if frame["type"] == "event" && frame["kind"] == "message" {
+            received += 1;
+            per_conversation
+                .entry(frame["conversation_id"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(frame["seq"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(
+        received,
+        VISITORS * EACH,
+        "every message reached the supervisor"
+    );
+    for seqs in per_conversation.values() {
+        assert_eq!(
+            *seqs,
+            (1..=EACH as i64).collect::<Vec<_>>(),
+            "in order, without gaps"
+        );
+    }
+    server.stop().await;
+}

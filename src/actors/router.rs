@@ -623,7 +623,7 @@ impl Router {
     fn forward(&mut self, visible: impl Fn(&OperatorState) -> bool, push: OperatorPush) {
         for op in self.operators.values_mut() {
             if visible(op) {
-                op.sessions.retain(|_, r| r.try_send(push.clone()).is_ok());
+                deliver(&mut op.sessions, &push);
             }
         }
     }
@@ -632,15 +632,25 @@ impl Router {
         if let Some(op) = self.operators.get_mut(&operator) {
             op.presence = presence;
             let frame = encode(&OperatorOut::Presence { status: presence });
-            op.sessions.retain(|_, r| {
-                r.try_send(OperatorPush::Frame {
-                    frame: frame.clone(),
-                    event: None,
-                })
-                .is_ok()
-            });
+            deliver(
+                &mut op.sessions,
+                &OperatorPush::Frame { frame, event: None },
+            );
         }
     }
+}
+
+/// Pushes a frame to every socket, forgetting only the ones that are gone. `do_send` is
+/// never refused for a full mailbox: a busy socket must not lose events, let alone its
+/// subscription (`try_send` would do both).
+fn deliver(sessions: &mut HashMap<SessionId, Recipient<OperatorPush>>, push: &OperatorPush) {
+    sessions.retain(|_, r| {
+        let connected = r.connected();
+        if connected {
+            r.do_send(push.clone());
+        }
+        connected
+    });
 }
 
 /// Groups with their strategy and members.

@@ -9,11 +9,12 @@ use utoipa::ToSchema;
 use super::auth::AuthOperator;
 use super::conversations::ask;
 use super::AppState;
+use crate::actors::conversation::Ack;
 use crate::actors::conversation::{Act, Action, By, PostMessage};
 use crate::auth::OperatorIdentity;
 use crate::db::{conversations, groups, operators};
 use crate::domain::{EventKind, Priority};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, AppError, AppResult};
 use crate::ids::{ConversationId, GroupId, OperatorId, TagId};
 use crate::protocol::ConversationSummary;
 
@@ -22,7 +23,7 @@ async fn act(state: &AppState, id: ConversationId, action: Action) -> AppResult<
     Ok(HttpResponse::Ok().json(summary))
 }
 
-/// A live operator who can be given a conversation: 404 unknown, 409 deleted.
+/// A live operator who can be given a conversation: 422 (`operator_id`) unknown, 409 deleted.
 async fn target_operator(state: &AppState, id: OperatorId) -> AppResult<OperatorIdentity> {
     let mut conn = state.pool.get().await?;
     let row = operators::find(&mut conn, id).await.map_err(|e| match e {
@@ -38,7 +39,7 @@ async fn target_operator(state: &AppState, id: OperatorId) -> AppResult<Operator
     Ok(OperatorIdentity::from(&row))
 }
 
-/// A live group with members: 404 unknown, 409 deleted or empty.
+/// A live group with members: 422 (`group_id`) unknown, 409 deleted or empty.
 async fn target_group(state: &AppState, id: GroupId) -> AppResult<String> {
     let mut conn = state.pool.get().await?;
     let group = groups::find(&mut conn, id).await.map_err(|e| match e {
@@ -61,6 +62,22 @@ async fn target_group(state: &AppState, id: GroupId) -> AppResult<String> {
 }
 
 /// `POST /api/v1/conversations/{id}/take`
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/take",
+    operation_id = "take_conversation",
+    tag = "actions",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation, now the caller's; taking one's own again changes nothing", body = ConversationSummary),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "The operator may not see this conversation (for an agent: one active with someone else)", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 409, description = "`not_pending`: resolved or closed", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn take(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -75,6 +92,26 @@ pub struct AssignRequest {
 }
 
 /// `POST /api/v1/conversations/{id}/assign` (supervisors and admins)
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/assign",
+    operation_id = "assign_conversation",
+    tag = "actions",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    request_body = AssignRequest,
+    responses(
+        (status = 200, description = "The conversation, now the operator's (an assignment record, a system event, an audit entry)", body = ConversationSummary),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Supervisors and admins only", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 409, description = "`operator_deleted`; `already_assigned`: that operator has it; `conversation_closed`; `not_open`: resolved, reopen it first", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "`operator_id` missing or no such operator", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn assign(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -98,7 +135,8 @@ pub async fn assign(
     .await
 }
 
-/// Exactly one of the two.
+/// Exactly one of the two: to an operator (active with them), or to a group (back in the
+/// queue, routed by that group's strategy).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TransferRequest {
     pub operator_id: Option<OperatorId>,
@@ -106,6 +144,26 @@ pub struct TransferRequest {
 }
 
 /// `POST /api/v1/conversations/{id}/transfer`
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/transfer",
+    operation_id = "transfer_conversation",
+    tag = "actions",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    request_body = TransferRequest,
+    responses(
+        (status = 200, description = "The conversation: active with the operator, or pending in the group's queue", body = ConversationSummary),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Only the assignee, a supervisor or an admin", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 409, description = "`operator_deleted`, `group_deleted`, `group_empty` (no members); `already_assigned`: that operator has it; `conversation_closed`; `not_open`: resolved, reopen it first", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "Not exactly one of `operator_id` and `group_id` (named `operator_id`), or no such operator (`operator_id`) or group (`group_id`)", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn transfer(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -136,6 +194,22 @@ pub async fn transfer(
 }
 
 /// `POST /api/v1/conversations/{id}/escalate`
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/escalate",
+    operation_id = "escalate_conversation",
+    tag = "actions",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation one level up (L1 to L3) and one priority step up", body = ConversationSummary),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Only the assignee, a supervisor or an admin", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 409, description = "`max_level`: already at L3; `conversation_closed`; `not_open`: resolved", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn escalate(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -150,6 +224,26 @@ pub struct PriorityRequest {
 }
 
 /// `POST /api/v1/conversations/{id}/priority`
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/priority",
+    operation_id = "set_priority",
+    tag = "actions",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    request_body = PriorityRequest,
+    responses(
+        (status = 200, description = "The conversation with its new priority (unchanged if it already had it)", body = ConversationSummary),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Only the assignee, a supervisor or an admin", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 409, description = "`conversation_closed`; `not_open`: resolved", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "`priority` missing or not `low`, `medium`, `high` or `urgent`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn priority(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -168,6 +262,22 @@ pub async fn priority(
 }
 
 /// `POST /api/v1/conversations/{id}/resolve`
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/resolve",
+    operation_id = "resolve_conversation",
+    tag = "actions",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation, now `resolved`", body = ConversationSummary),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Only the assignee, a supervisor or an admin", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 409, description = "`already_resolved`; `conversation_closed`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn resolve(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -177,6 +287,22 @@ pub async fn resolve(
 }
 
 /// `POST /api/v1/conversations/{id}/reopen`
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/reopen",
+    operation_id = "reopen_conversation",
+    tag = "actions",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation, `active` again with the caller as assignee", body = ConversationSummary),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Only the assignee, a supervisor or an admin", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 409, description = "`not_resolved`: only a resolved conversation reopens; `conversation_closed`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn reopen(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -186,6 +312,22 @@ pub async fn reopen(
 }
 
 /// `POST /api/v1/conversations/{id}/close`
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/close",
+    operation_id = "close_conversation",
+    tag = "actions",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation, now `closed` (final)", body = ConversationSummary),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Only the assignee, a supervisor or an admin", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 409, description = "`already_closed`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn close(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -202,6 +344,25 @@ pub struct TagRequest {
 }
 
 /// `POST /api/v1/conversations/{id}/tags`
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/tags",
+    operation_id = "tag_conversation",
+    tag = "actions",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    request_body = TagRequest,
+    responses(
+        (status = 200, description = "The conversation with the tag (unchanged if it had it)", body = ConversationSummary),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "The operator may not see this conversation", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "`tag_id`: neither `tag_id` nor `name` given, or no such tag", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn add_tag(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -229,6 +390,24 @@ pub async fn add_tag(
 }
 
 /// `DELETE /api/v1/conversations/{id}/tags/{tag_id}`
+#[utoipa::path(
+    delete,
+    path = "/api/v1/conversations/{id}/tags/{tag_id}",
+    operation_id = "untag_conversation",
+    tag = "actions",
+    params(
+        ("id" = ConversationId, Path, description = "Conversation id"),
+        ("tag_id" = TagId, Path, description = "Tag id"),
+    ),
+    responses(
+        (status = 200, description = "The conversation without the tag (unchanged if it did not have it)", body = ConversationSummary),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "The operator may not see this conversation", body = ApiError),
+        (status = 404, description = "No such conversation (or an id that is not a UUID)", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn remove_tag(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -248,11 +427,33 @@ pub async fn remove_tag(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NoteRequest {
+    /// 1 to 64 characters, chosen by the sender; a retry with the same one is not stored twice.
     pub client_id: String,
+    /// Not blank; at most `max_text_chars` characters. Never shown to the customer.
     pub text: String,
 }
 
 /// `POST /api/v1/conversations/{id}/notes` — an internal note, idempotent by `client_id`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/notes",
+    operation_id = "add_note",
+    tag = "actions",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    request_body = NoteRequest,
+    responses(
+        (status = 201, description = "Stored; a retry with the same `client_id` gets the original ack", body = Ack),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "The operator may not see this conversation", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 409, description = "`conversation_closed`", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "`invalid_request` naming `client_id` or `text`; `too_long` for a `text` over `max_text_chars`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn note(
     state: web::Data<AppState>,
     auth: AuthOperator,

@@ -9,6 +9,7 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{client_ip, AppState};
@@ -16,7 +17,7 @@ use crate::auth::{hash_token, new_token, verify_password, OperatorIdentity};
 use crate::db::operators;
 use crate::db::sessions::{self, NewOperatorSession};
 use crate::domain::Role;
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, AppError, AppResult};
 use crate::protocol::OperatorView;
 
 /// The cookie the operator panel may use instead of an Authorization header.
@@ -74,20 +75,39 @@ impl AuthOperator {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    /// Ignoring case and surrounding spaces.
     pub email: String,
     pub password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>` and in the operator socket's `hello`.
     pub token: String,
     pub expires_at: DateTime<Utc>,
     pub operator: OperatorView,
 }
 
 /// `POST /api/v1/auth/login`
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; the token is also set as the `sb_session` cookie", body = LoginResponse,
+            headers(("Set-Cookie" = String, description = "`sb_session=<token>`; HttpOnly, SameSite=Strict, for the operator panel"))),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Wrong email or password (or a deleted operator)", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "A missing or mistyped `email` or `password`", body = ApiError),
+        (status = 429, description = "`rate_limited`: too many attempts from this address (`logins_per_ip_per_min`); `Retry-After: 1`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    )
+)]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -135,6 +155,18 @@ pub async fn login(
 }
 
 /// `POST /api/v1/auth/logout`: revokes the token used for this request.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    operation_id = "logout",
+    tag = "auth",
+    responses(
+        (status = 204, description = "The token stops working and the cookie is removed"),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn logout(state: web::Data<AppState>, auth: AuthOperator) -> AppResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     sessions::revoke_operator_session(&mut conn, &auth.token_hash, Utc::now()).await?;
@@ -144,6 +176,18 @@ pub async fn logout(state: web::Data<AppState>, auth: AuthOperator) -> AppResult
 }
 
 /// `GET /api/v1/auth/me`
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    operation_id = "me",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The signed-in operator", body = OperatorView),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn me(auth: AuthOperator) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(auth.operator.view()))
 }

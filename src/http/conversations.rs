@@ -8,16 +8,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AuthOperator;
 use super::widget::{HistoryQuery, Page};
 use super::AppState;
-use crate::actors::conversation::{By, Conversation, PostMessage};
+use crate::actors::conversation::{Ack, By, Conversation, PostMessage};
 use crate::auth::OperatorIdentity;
 use crate::db::conversations::{self, ListCursor, ListFilter, Visibility};
 use crate::db::events::{self, EventRow};
 use crate::domain::{Author, ConversationStatus, EventKind};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, AppError, AppResult};
 use crate::ids::{ConversationId, OperatorId};
 use crate::protocol::ConversationSummary;
 
@@ -43,12 +44,16 @@ where
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `pending`, `active`, `resolved` or `closed`.
     pub status: Option<String>,
-    /// An operator id, `me`, or `none`.
+    /// An operator id, `me`, or `none` (waiting for an operator).
     pub assignee: Option<String>,
+    /// The `next` of the previous page.
     pub cursor: Option<String>,
+    /// 1 to 100, default 50.
     pub limit: Option<i64>,
 }
 
@@ -69,6 +74,21 @@ fn decode_cursor(raw: &str) -> AppResult<ListCursor> {
 }
 
 /// `GET /api/v1/conversations?status=&assignee=&cursor=&limit=`
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations",
+    operation_id = "list_conversations",
+    tag = "conversations",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Newest first; agents see pending conversations and their own, supervisors and admins all. Pass `next` as `cursor`", body = Page<ConversationSummary>),
+        (status = 400, description = "Malformed query string", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 422, description = "Invalid `status`, `assignee`, `cursor` or `limit`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -151,6 +171,21 @@ async fn visible(
 }
 
 /// `GET /api/v1/conversations/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}",
+    operation_id = "get_conversation",
+    tag = "conversations",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation", body = ConversationSummary),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "The operator may not see this conversation (an agent, another's)", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -160,15 +195,18 @@ pub async fn get(
 }
 
 /// An event as operators see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OperatorEvent {
     pub seq: i64,
     pub kind: EventKind,
     pub author: Author,
+    /// The operator's real name, the customer's alias, or `System`.
     pub name: String,
     pub text: String,
     pub at: DateTime<Utc>,
+    /// System events: what happened (`action`: `assigned`, `transferred`, `escalated`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
 }
 
@@ -188,6 +226,23 @@ impl From<EventRow> for OperatorEvent {
 
 /// `GET /api/v1/conversations/{id}/events?after=|before=&limit=` — 50 a page by default;
 /// without a cursor, the newest page; `next` pages further back.
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversations/{id}/events",
+    operation_id = "conversation_history",
+    tag = "conversations",
+    params(("id" = ConversationId, Path, description = "Conversation id"), HistoryQuery),
+    responses(
+        (status = 200, description = "A page of history in ascending `seq`, with notes, real names and `data`", body = Page<OperatorEvent>),
+        (status = 400, description = "Malformed query string", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "The operator may not see this conversation", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 422, description = "Invalid `limit`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn events(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -210,9 +265,11 @@ pub async fn events(
     Ok(HttpResponse::Ok().json(Page { items, next }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewMessage {
+    /// 1 to 64 characters, chosen by the sender; a retry with the same one is not stored twice.
     pub client_id: String,
+    /// Not blank; at most `max_text_chars` characters.
     pub text: String,
     /// `message` (default) or `note`.
     #[serde(default)]
@@ -220,6 +277,26 @@ pub struct NewMessage {
 }
 
 /// `POST /api/v1/conversations/{id}/messages` — idempotent by `client_id`, like the socket.
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/messages",
+    operation_id = "post_message",
+    tag = "conversations",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    request_body = NewMessage,
+    responses(
+        (status = 201, description = "Stored; a retry with the same `client_id` gets the original ack", body = Ack),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "A message needs the assignee, a supervisor or an admin (take the conversation first); a note, anyone who may see it", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 409, description = "`conversation_closed`", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "`invalid_request` naming `client_id`, `text` or `kind`; `too_long` for a `text` over `max_text_chars`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn post_message(
     state: web::Data<AppState>,
     auth: AuthOperator,

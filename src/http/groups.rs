@@ -14,15 +14,24 @@ use crate::db::audit::{self, AuditEntry};
 use crate::db::groups::{self, GroupChanges, GroupRow, NewGroup};
 use crate::db::operators;
 use crate::domain::{Role, RoutingStrategy};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, AppError, AppResult};
 use crate::ids::{GroupId, OperatorId};
 
+/// A group (department) of operators with its routing strategy.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GroupOut {
     pub id: GroupId,
     pub name: String,
     pub strategy: RoutingStrategy,
+    /// Conversations that name no group go here; exactly one group is the default.
     pub is_default: bool,
+    pub members: Vec<OperatorId>,
+}
+
+/// A group's members after one was added or removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupMembers {
+    pub group_id: GroupId,
     pub members: Vec<OperatorId>,
 }
 
@@ -65,6 +74,18 @@ fn name_taken(e: AppError) -> AppError {
 }
 
 /// `GET /api/v1/groups` (any operator: agents need them to transfer)
+#[utoipa::path(
+    get,
+    path = "/api/v1/groups",
+    operation_id = "list_groups",
+    tag = "groups",
+    responses(
+        (status = 200, description = "Every live group with its members, by name", body = Vec<GroupOut>),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(state: web::Data<AppState>, _auth: AuthOperator) -> AppResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     let rows = groups::list_live(&mut conn).await?;
@@ -85,9 +106,12 @@ pub async fn list(state: web::Data<AppState>, _auth: AuthOperator) -> AppResult<
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewGroupRequest {
+    /// 1 to 64 characters, unique ignoring case.
     pub name: String,
+    /// Default `least_loaded`.
     #[serde(default = "default_strategy")]
     pub strategy: RoutingStrategy,
+    /// `true` makes it the default group in place of the current one.
     #[serde(default)]
     pub is_default: bool,
 }
@@ -97,6 +121,24 @@ fn default_strategy() -> RoutingStrategy {
 }
 
 /// `POST /api/v1/groups` (admins)
+#[utoipa::path(
+    post,
+    path = "/api/v1/groups",
+    operation_id = "create_group",
+    tag = "groups",
+    request_body = NewGroupRequest,
+    responses(
+        (status = 201, description = "Created, without members", body = GroupOut),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Admins only", body = ApiError),
+        (status = 409, description = "`group_exists`: the name is taken (ignoring case)", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "Invalid `name` or `strategy`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -123,8 +165,10 @@ pub async fn create(
     Ok(HttpResponse::Created().json(out(row, Vec::new())))
 }
 
+/// Only the fields present change.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct GroupPatch {
+    /// 1 to 64 characters, unique ignoring case.
     pub name: Option<String>,
     pub strategy: Option<RoutingStrategy>,
     /// Only `true` is meaningful: another group becomes the default by being made so.
@@ -132,6 +176,26 @@ pub struct GroupPatch {
 }
 
 /// `PATCH /api/v1/groups/{id}` (admins)
+#[utoipa::path(
+    patch,
+    path = "/api/v1/groups/{id}",
+    operation_id = "update_group",
+    tag = "groups",
+    params(("id" = GroupId, Path, description = "Group id")),
+    request_body = GroupPatch,
+    responses(
+        (status = 200, description = "The group after the change", body = GroupOut),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Admins only", body = ApiError),
+        (status = 404, description = "No such group", body = ApiError),
+        (status = 409, description = "`group_exists`: the new name is taken", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "Invalid `name` or `strategy`, or `is_default` false", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn update(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -175,6 +239,22 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/groups/{id}` (admins): not the default group, nor one with open chats.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/groups/{id}",
+    operation_id = "delete_group",
+    tag = "groups",
+    params(("id" = GroupId, Path, description = "Group id")),
+    responses(
+        (status = 204, description = "Deleted (soft)"),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Admins only", body = ApiError),
+        (status = 404, description = "No such group", body = ApiError),
+        (status = 409, description = "`default_group`: the default group cannot go; `group_in_use`: it has open conversations", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -217,6 +297,25 @@ pub async fn delete(
 }
 
 /// `PUT /api/v1/groups/{id}/members/{operator_id}` (admins)
+#[utoipa::path(
+    put,
+    path = "/api/v1/groups/{id}/members/{operator_id}",
+    operation_id = "add_group_member",
+    tag = "groups",
+    params(
+        ("id" = GroupId, Path, description = "Group id"),
+        ("operator_id" = OperatorId, Path, description = "Operator id"),
+    ),
+    responses(
+        (status = 200, description = "The members after the change (adding a member twice changes nothing)", body = GroupMembers),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Admins only", body = ApiError),
+        (status = 404, description = "No such group or operator", body = ApiError),
+        (status = 409, description = "`operator_deleted`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn add_member(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -226,6 +325,25 @@ pub async fn add_member(
 }
 
 /// `DELETE /api/v1/groups/{id}/members/{operator_id}` (admins)
+#[utoipa::path(
+    delete,
+    path = "/api/v1/groups/{id}/members/{operator_id}",
+    operation_id = "remove_group_member",
+    tag = "groups",
+    params(
+        ("id" = GroupId, Path, description = "Group id"),
+        ("operator_id" = OperatorId, Path, description = "Operator id"),
+    ),
+    responses(
+        (status = 200, description = "The members after the change (removing a non-member changes nothing)", body = GroupMembers),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Admins only", body = ApiError),
+        (status = 404, description = "No such group or operator", body = ApiError),
+        (status = 409, description = "`operator_deleted`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn remove_member(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -279,5 +397,8 @@ async fn membership(
     .await?;
     let members = groups::members(&mut conn, group).await?;
     state.router.do_send(ReloadTeam);
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "group_id": group, "members": members })))
+    Ok(HttpResponse::Ok().json(GroupMembers {
+        group_id: group,
+        members,
+    }))
 }

@@ -5,6 +5,17 @@ use actix_web::{web, HttpResponse};
 use super::AppState;
 use crate::telemetry;
 
+/// `GET /metrics`
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition (the names are listed in the README)", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 503, description = "No metrics recorder could be installed in this process", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let Some(handle) = telemetry::handle() else {
         return HttpResponse::ServiceUnavailable().body("metrics are not available");

@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AuthOperator;
 use super::AppState;
@@ -20,7 +20,7 @@ use crate::db::audit::{self, AuditEntry};
 use crate::db::operators::{self, OperatorChanges, OperatorRow};
 use crate::db::{groups, sessions};
 use crate::domain::{Presence, Role};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, AppError, AppResult};
 use crate::ids::{GroupId, OperatorId};
 
 /// An operator as the API shows them (never the password hash).
@@ -74,7 +74,8 @@ async fn find(
     })
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Include deleted operators (admins only).
     #[serde(default)]
@@ -82,6 +83,21 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/operators` (supervisors and admins)
+#[utoipa::path(
+    get,
+    path = "/api/v1/operators",
+    operation_id = "list_operators",
+    tag = "operators",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Every operator with live status and load, by name", body = Vec<OperatorOut>),
+        (status = 400, description = "Malformed query string", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Supervisors and admins only", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -111,6 +127,21 @@ pub async fn list(
 }
 
 /// `GET /api/v1/operators/{id}` (supervisors and admins, or oneself)
+#[utoipa::path(
+    get,
+    path = "/api/v1/operators/{id}",
+    operation_id = "get_operator",
+    tag = "operators",
+    params(("id" = OperatorId, Path, description = "Operator id")),
+    responses(
+        (status = 200, description = "The operator", body = OperatorOut),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Agents may only read themselves", body = ApiError),
+        (status = 404, description = "No such operator", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -129,12 +160,18 @@ pub async fn get(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewOperatorRequest {
+    /// The login; unique ignoring case.
     pub email: String,
+    /// 1 to 100 characters.
     pub name: String,
+    /// At least 8 characters.
     pub password: String,
     pub role: Role,
+    /// 1 to 3 (L1 to L3), default 1; urgent and escalated conversations go to the highest
+    /// tier available.
     #[serde(default = "default_tier")]
     pub tier: i16,
+    /// 0 to 100, default 5: how many active conversations routing gives them at most.
     #[serde(default = "default_capacity")]
     pub max_concurrent: i32,
 }
@@ -148,6 +185,24 @@ fn default_capacity() -> i32 {
 }
 
 /// `POST /api/v1/operators` (admins)
+#[utoipa::path(
+    post,
+    path = "/api/v1/operators",
+    operation_id = "create_operator",
+    tag = "operators",
+    request_body = NewOperatorRequest,
+    responses(
+        (status = 201, description = "Created, and a member of the default group", body = OperatorOut),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Admins only", body = ApiError),
+        (status = 409, description = "`email_taken`; `conflict` when a deleted operator has the email", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "Invalid `email`, `name`, `password`, `role`, `tier` or `max_concurrent`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -187,6 +242,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(out(&row, None, member_of)))
 }
 
+/// Only the fields present change.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct OperatorPatch {
     pub email: Option<String>,
@@ -194,6 +250,7 @@ pub struct OperatorPatch {
     pub role: Option<Role>,
     pub tier: Option<i16>,
     pub max_concurrent: Option<i32>,
+    /// `false`: routing gives them nothing new, though they may still take conversations.
     pub accepting: Option<bool>,
 }
 
@@ -260,6 +317,26 @@ async fn change(
 }
 
 /// `PATCH /api/v1/operators/{id}` (admins)
+#[utoipa::path(
+    patch,
+    path = "/api/v1/operators/{id}",
+    operation_id = "update_operator",
+    tag = "operators",
+    params(("id" = OperatorId, Path, description = "Operator id")),
+    request_body = OperatorPatch,
+    responses(
+        (status = 200, description = "The operator after the change", body = OperatorOut),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Admins only", body = ApiError),
+        (status = 404, description = "No such operator", body = ApiError),
+        (status = 409, description = "`conflict`: another operator has the email", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "Invalid `email`, `name`, `role`, `tier`, `max_concurrent` or `accepting`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn update(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -299,6 +376,22 @@ pub async fn update(
 
 /// `DELETE /api/v1/operators/{id}` (admins): a soft delete; sessions are revoked and open
 /// conversations go back to the queue.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/operators/{id}",
+    operation_id = "delete_operator",
+    tag = "operators",
+    params(("id" = OperatorId, Path, description = "Operator id")),
+    responses(
+        (status = 204, description = "Deleted (soft): signed out everywhere, open conversations back to the queue"),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Admins only", body = ApiError),
+        (status = 404, description = "No such operator", body = ApiError),
+        (status = 409, description = "`cannot_delete_self`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -331,6 +424,21 @@ pub async fn delete(
 }
 
 /// `POST /api/v1/operators/{id}/restore` (admins)
+#[utoipa::path(
+    post,
+    path = "/api/v1/operators/{id}/restore",
+    operation_id = "restore_operator",
+    tag = "operators",
+    params(("id" = OperatorId, Path, description = "Operator id")),
+    responses(
+        (status = 200, description = "The operator, live again", body = OperatorOut),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Admins only", body = ApiError),
+        (status = 404, description = "No such operator", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn restore(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -358,11 +466,31 @@ pub async fn restore(
 pub struct PasswordChange {
     /// Required when changing one's own password.
     pub current_password: Option<String>,
+    /// At least 8 characters.
     pub new_password: String,
 }
 
 /// `POST /api/v1/operators/{id}/password` — oneself (with the current password) or an admin.
 /// Every other session of that operator is signed out.
+#[utoipa::path(
+    post,
+    path = "/api/v1/operators/{id}/password",
+    operation_id = "change_password",
+    tag = "operators",
+    params(("id" = OperatorId, Path, description = "Operator id")),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; every other session of the operator is signed out (all of them when an admin changes another's)"),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Another operator's password: admins only", body = ApiError),
+        (status = 404, description = "No such operator", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "`new_password` too short, or `current_password` wrong or missing (one's own)", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn password(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -420,6 +548,21 @@ pub async fn password(
 }
 
 /// `POST /api/v1/operators/{id}/revoke-sessions` (admins): signs the operator out everywhere.
+#[utoipa::path(
+    post,
+    path = "/api/v1/operators/{id}/revoke-sessions",
+    operation_id = "revoke_sessions",
+    tag = "operators",
+    params(("id" = OperatorId, Path, description = "Operator id")),
+    responses(
+        (status = 200, description = "Signed out everywhere", body = RevokedSessions),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Admins only", body = ApiError),
+        (status = 404, description = "No such operator", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke_sessions(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -447,7 +590,13 @@ pub async fn revoke_sessions(
             Ok(n)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked": revoked })))
+    Ok(HttpResponse::Ok().json(RevokedSessions { revoked }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedSessions {
+    /// How many sessions were still valid.
+    pub revoked: usize,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -455,7 +604,28 @@ pub struct StatusRequest {
     pub status: Presence,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusResponse {
+    pub status: Presence,
+}
+
 /// `PUT /api/v1/operators/me/status` — online, busy, away (or offline: stop receiving chats).
+#[utoipa::path(
+    put,
+    path = "/api/v1/operators/me/status",
+    operation_id = "set_my_status",
+    tag = "operators",
+    request_body = StatusRequest,
+    responses(
+        (status = 200, description = "The status now set", body = StatusResponse),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "`status` missing or not `online`, `busy`, `away` or `offline`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn set_status(
     state: web::Data<AppState>,
     auth: AuthOperator,
@@ -472,5 +642,7 @@ pub async fn set_status(
         operator: id,
         presence: body.status,
     });
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": body.status })))
+    Ok(HttpResponse::Ok().json(StatusResponse {
+        status: body.status,
+    }))
 }

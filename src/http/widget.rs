@@ -3,32 +3,42 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{client_ip, AppState};
 use crate::actors::conversation::{self, visitor_facing_name, OpenRequest};
 use crate::auth::hash_token;
 use crate::db::{events, sessions};
 use crate::domain::{Author, Channel, ConversationStatus, EventKind};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, AppError, AppResult};
 use crate::ids::ConversationId;
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Deserialize)]
+/// Every field is optional: `{}` opens an empty conversation in the default group.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewWidgetSession {
-    /// Shown only in the visitor's own widget; never stored where operators can see it.
+    /// At most 100 characters. Accepted but not stored: operators never see the customer's
+    /// identity.
     pub name: Option<String>,
+    /// A group (department) by name, ignoring case; the default group when absent.
     pub group: Option<String>,
+    /// A language tag such as `en` (2 to 10 letters, digits or `-`); `en` when absent.
     pub language: Option<String>,
+    /// The first message (event seq 1); not blank, at most `max_text_chars` characters.
     pub message: Option<String>,
+    /// A JSON object of at most 16 KiB, stored with the conversation.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
-    /// The widget token of an earlier conversation: the customer is returning.
+    /// The widget token of an earlier conversation: the customer is returning, keeps their
+    /// alias, and a `sticky` group routes them back to their last operator.
     pub contact_token: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WidgetSessionCreated {
+    /// The widget token: `hello` on `/ws/visitor`, and bearer for the history endpoint.
     pub token: String,
     pub conversation_id: ConversationId,
     pub ticket: String,
@@ -96,6 +106,21 @@ impl NewWidgetSession {
 }
 
 /// `POST /api/v1/widget/sessions`
+#[utoipa::path(
+    post,
+    path = "/api/v1/widget/sessions",
+    operation_id = "create_widget_session",
+    tag = "widget",
+    request_body = NewWidgetSession,
+    responses(
+        (status = 201, description = "The conversation is open and waits for an operator", body = WidgetSessionCreated),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
+        (status = 422, description = "`invalid_request` naming `name`, `group` (also an unknown group), `language`, `message`, `metadata` or `contact_token` (unknown or expired); `too_long` for a `message` over `max_text_chars`", body = ApiError),
+        (status = 429, description = "`rate_limited`: too many sessions from this address (`sessions_per_ip_per_min`); `Retry-After: 1`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    )
+)]
 pub async fn create_session(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -131,10 +156,14 @@ pub async fn create_session(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// Events after this seq, oldest first (no `next`).
     pub after: Option<i64>,
+    /// Events before this seq: the `next` of the previous page.
     pub before: Option<i64>,
+    /// 1 to 100, default 50.
     pub limit: Option<i64>,
 }
 
@@ -148,18 +177,20 @@ impl HistoryQuery {
     }
 }
 
-/// An event as a visitor sees it.
-#[derive(Debug, Serialize)]
+/// An event as a visitor sees it: never a note, operators under the support name.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VisitorEvent {
     pub seq: i64,
     pub kind: EventKind,
     pub author: Author,
+    /// The visitor's alias, the support name (or an operator's first name), or `System`.
     pub name: String,
     pub text: String,
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+/// One page of a list, in the order the endpoint names.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `before` (history) or `cursor` (lists) to get the next page; absent at the end.
@@ -168,6 +199,26 @@ pub struct Page<T> {
 }
 
 /// `GET /api/v1/widget/conversations/{id}/events` with the widget token as bearer.
+#[utoipa::path(
+    get,
+    path = "/api/v1/widget/conversations/{id}/events",
+    operation_id = "widget_history",
+    tag = "widget",
+    params(
+        ("id" = ConversationId, Path, description = "The widget token's own conversation"),
+        HistoryQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of the visitor's history in ascending `seq`: no notes, operators under the support name", body = Page<VisitorEvent>),
+        (status = 400, description = "Malformed query string", body = ApiError),
+        (status = 401, description = "Missing, unknown or expired widget token", body = ApiError),
+        (status = 403, description = "The token belongs to another conversation", body = ApiError),
+        (status = 404, description = "The id is not a conversation id", body = ApiError),
+        (status = 422, description = "Invalid `limit`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("widget" = []))
+)]
 pub async fn events(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -7,7 +7,7 @@ use super::auth::SESSION_COOKIE;
 use super::AppState;
 use crate::actors::operator_session::OperatorSession;
 use crate::actors::visitor_session::VisitorSession;
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, AppError, AppResult};
 
 /// Browsers always send Origin on a socket upgrade; it must be the server's own or a listed
 /// one. Non-browser clients that send none are let through (they could forge it anyway).
@@ -41,6 +41,20 @@ fn upgrade_error(e: actix_web::Error) -> AppError {
 }
 
 /// `GET /ws/visitor`
+#[utoipa::path(
+    get,
+    path = "/ws/visitor",
+    operation_id = "visitor_socket",
+    tag = "websocket",
+    description = "The visitor's WebSocket. The first frame must be `hello` with the widget token \
+        from `POST /api/v1/widget/sessions`; every frame is described in the README \
+        (WebSocket protocol).",
+    responses(
+        (status = 101, description = "Switching Protocols: the socket is open"),
+        (status = 403, description = "The `Origin` is neither the server's own nor in `allowed_origins`", body = ApiError),
+        (status = 422, description = "Not a WebSocket upgrade request", body = ApiError),
+    )
+)]
 pub async fn visitor(
     req: HttpRequest,
     stream: web::Payload,
@@ -54,6 +68,20 @@ pub async fn visitor(
 }
 
 /// `GET /ws/operator`
+#[utoipa::path(
+    get,
+    path = "/ws/operator",
+    operation_id = "operator_socket",
+    tag = "websocket",
+    description = "The operator's WebSocket. The first frame must be `hello` with the token from \
+        `POST /api/v1/auth/login` (or none, when the `sb_session` cookie came with the upgrade); \
+        every frame is described in the README (WebSocket protocol).",
+    responses(
+        (status = 101, description = "Switching Protocols: the socket is open"),
+        (status = 403, description = "The `Origin` is neither the server's own nor in `allowed_origins`", body = ApiError),
+        (status = 422, description = "Not a WebSocket upgrade request", body = ApiError),
+    )
+)]
 pub async fn operator(
     req: HttpRequest,
     stream: web::Payload,

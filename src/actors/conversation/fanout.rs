@@ -59,7 +59,7 @@ pub(super) fn send_ack(origin: Option<&Origin>, ack: &Ack) {
                 seq: ack.seq,
                 at: ack.at,
             });
-            let _ = r.try_send(VisitorPush { frame, seq: None });
+            r.do_send(VisitorPush { frame, seq: None });
         }
         Some(Origin::Operator(r)) => {
             let frame = encode(&OperatorOut::Ack {
@@ -68,7 +68,7 @@ pub(super) fn send_ack(origin: Option<&Origin>, ack: &Ack) {
                 seq: ack.seq,
                 at: ack.at,
             });
-            let _ = r.try_send(OperatorPush::Frame { frame, event: None });
+            r.do_send(OperatorPush::Frame { frame, event: None });
         }
         None => {}
     }

@@ -71,7 +71,7 @@ pub enum Origin {
     Operator(Recipient<OperatorPush>),
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Ack {
     pub conversation_id: ConversationId,
     pub client_id: String,
@@ -360,14 +360,18 @@ impl Conversation {
         self.state.as_ref().ok_or(AppError::Unavailable)
     }
 
+    /// `do_send`, not `try_send`: a full mailbox must not cost a visitor an event or its
+    /// subscription; only sockets that are gone are forgotten.
     fn push_visitors(&mut self, frame: bytestring::ByteString, seq: Option<i64>) {
         self.visitors.retain(|_, recipient| {
-            recipient
-                .try_send(VisitorPush {
+            let connected = recipient.connected();
+            if connected {
+                recipient.do_send(VisitorPush {
                     frame: frame.clone(),
                     seq,
-                })
-                .is_ok()
+                });
+            }
+            connected
         });
     }
 
@@ -457,7 +461,7 @@ impl Handler<Join> for Conversation {
                             status,
                             last_seq,
                         });
-                        let _ = msg.recipient.try_send(VisitorPush {
+                        msg.recipient.do_send(VisitorPush {
                             frame: welcome,
                             seq: None,
                         });
@@ -471,7 +475,7 @@ impl Handler<Join> for Conversation {
                             text: &event.body,
                             at: event.created_at,
                         });
-                        let _ = msg.recipient.try_send(VisitorPush {
+                        msg.recipient.do_send(VisitorPush {
                             frame,
                             seq: Some(event.seq),
                         });
@@ -719,15 +723,14 @@ impl Handler<Replay> for Conversation {
             Box::pin(
                 fut::wrap_future::<_, Self>(load).map(move |loaded, _act, _ctx| {
                     for event in loaded? {
-                        let _ = msg.recipient.try_send(OperatorPush::Replayed {
+                        msg.recipient.do_send(OperatorPush::Replayed {
                             frame: operator_event_frame(&event),
                             conversation: id,
                             seq: event.seq,
                         });
                     }
-                    let _ = msg
-                        .recipient
-                        .try_send(OperatorPush::ReplayDone { conversation: id });
+                    msg.recipient
+                        .do_send(OperatorPush::ReplayDone { conversation: id });
                     Ok(())
                 }),
             )
