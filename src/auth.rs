@@ -164,7 +164,7 @@ pub async fn create_operator(
     let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|_| AppError::Internal)??;
-    let row = operators::insert(
+    let inserted = operators::insert(
         conn,
         &NewOperator {
             id: OperatorId::new(),
@@ -176,7 +176,20 @@ pub async fn create_operator(
             max_concurrent: input.max_concurrent,
         },
     )
-    .await?;
+    .await;
+    // A deleted operator keeps their email; reusing it is the same clash.
+    let row = match inserted {
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => {
+            return Err(AppError::conflict(
+                "email_taken",
+                "an operator with this email exists",
+            ))
+        }
+        other => other?,
+    };
     // Everyone starts in the default group, so a new team routes without further set-up.
     let default = crate::db::groups::default_group(conn).await?;
     crate::db::groups::add_member(conn, default.id, row.id).await?;

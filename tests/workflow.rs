@@ -555,6 +555,20 @@ async fn every_action_leaves_a_system_event_and_an_audit_entry() {
     );
     assert!(seen.iter().any(|t| t.contains("resolved")));
 
+    // Nor does the history the widget reads over HTTP show them.
+    let (s, history) = server
+        .get(
+            &format!("/api/v1/widget/conversations/{id}/events?after=0&limit=100"),
+            &w.token,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let texts = history.to_string();
+    assert!(
+        texts.contains("resolved") && !texts.contains("Tagged") && !texts.contains("Priority"),
+        "{texts}"
+    );
+
     // Invalid transitions are refused with 409 and change nothing.
     let (s, body) = server.post(&p("close"), &boss.token, json!({})).await;
     assert_eq!(
@@ -613,5 +627,165 @@ async fn waiting_visitors_get_an_estimated_wait_once_the_queue_moves() {
         }
     };
     assert!(q["estimated_wait_secs"].as_u64().is_some(), "{q}");
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn operators_are_created_changed_deleted_restored_and_signed_out_by_admins() {
+    let mut server = TestServer::start().await;
+    let boss = admin(&server).await;
+    let ann = server.add_operator("Ann Agent", Role::Agent, 5).await;
+    let new = json!({"email": "zed@example.test", "name": "Zed New", "password": "a long password", "role": "agent", "tier": 2});
+    let (s, zed) = server
+        .post("/api/v1/operators", &boss.token, new.clone())
+        .await;
+    assert_eq!(s, 201, "{zed}");
+    assert_eq!(
+        (zed["tier"].as_i64(), zed["status"].as_str()),
+        (Some(2), Some("offline"))
+    );
+    assert_eq!(
+        zed["groups"].as_array().unwrap().len(),
+        1,
+        "new operators join the default group"
+    );
+    assert!(zed.get("password_hash").is_none());
+    let zed_id = zed["id"].as_str().unwrap().to_owned();
+    let (s, body) = server.post("/api/v1/operators", &boss.token, new).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (409, Some("email_taken"))
+    );
+    let (s, body) = server
+        .patch(
+            &format!("/api/v1/operators/{zed_id}"),
+            &boss.token,
+            json!({"email": ann.email}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (409, Some("email_taken"))
+    );
+    let (s, body) = server
+        .patch(
+            &format!("/api/v1/operators/{zed_id}"),
+            &boss.token,
+            json!({"tier": 7}),
+        )
+        .await;
+    assert_eq!((s, body["error"]["field"].as_str()), (422, Some("tier")));
+    let (s, body) = server
+        .patch(
+            &format!("/api/v1/operators/{zed_id}"),
+            &boss.token,
+            json!({"max_concurrent": 9, "role": "supervisor"}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["max_concurrent"].as_i64(), body["role"].as_str()),
+        (200, Some(9), Some("supervisor"))
+    );
+
+    // Passwords: one's own needs the current one; an admin's reset signs the operator out.
+    let (s, body) = server
+        .post(
+            &format!("/api/v1/operators/{}/password", ann.id),
+            &ann.token,
+            json!({"current_password": "wrong", "new_password": "brand new secret"}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"]["field"].as_str()),
+        (422, Some("current_password"))
+    );
+    let (s, _) = server
+        .post(
+            &format!("/api/v1/operators/{}/password", ann.id),
+            &boss.token,
+            json!({"new_password": "brand new secret"}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(server.get("/api/v1/auth/me", &ann.token).await.0, 401);
+    let login = |password: &'static str| {
+        let server = &server;
+        let email = ann.email.clone();
+        async move {
+            server
+                .http
+                .post(server.url("/api/v1/auth/login"))
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(login("correct horse battery").await.status(), 401);
+    let fresh: Value = login("brand new secret").await.json().await.unwrap();
+    let fresh_token = fresh["token"].as_str().unwrap().to_owned();
+    let (s, body) = server
+        .post(
+            &format!("/api/v1/operators/{}/revoke-sessions", ann.id),
+            &boss.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!((s, body["revoked"].as_i64()), (200, Some(1)));
+    assert_eq!(server.get("/api/v1/auth/me", &fresh_token).await.0, 401);
+
+    // Soft delete and restore.
+    let (s, body) = server
+        .delete(&format!("/api/v1/operators/{}", boss.id), &boss.token)
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (409, Some("cannot_delete_self"))
+    );
+    let (s, _) = server
+        .delete(&format!("/api/v1/operators/{}", ann.id), &boss.token)
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(
+        login("brand new secret").await.status(),
+        401,
+        "deleted operators cannot log in"
+    );
+    let (_, listed) = server.get("/api/v1/operators", &boss.token).await;
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["id"] != ann.id.as_str()));
+    let (_, all) = server
+        .get("/api/v1/operators?include_deleted=true", &boss.token)
+        .await;
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["id"] == ann.id.as_str() && o["deleted"] == true));
+    let (s, body) = server
+        .post(
+            &format!("/api/v1/operators/{}/restore", ann.id),
+            &boss.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!((s, body["deleted"].as_bool()), (200, Some(false)));
+    assert_eq!(
+        body["groups"].as_array().unwrap().len(),
+        1,
+        "restored with their groups"
+    );
+    assert_eq!(login("brand new secret").await.status(), 200);
+
+    let actions = server
+        .text("SELECT string_agg(action, ',' ORDER BY id) AS value FROM audit_log WHERE target_type = 'operator'")
+        .await;
+    assert_eq!(
+        actions,
+        "operator.create,operator.update,operator.password,operator.revoke_sessions,operator.delete,operator.restore"
+    );
     server.stop().await;
 }

@@ -450,13 +450,17 @@ impl Router {
         );
         let created_at = conversation.created_at;
         let previous = conversation;
+        let action = action(identity);
+        // Only a first assignment from the queue says how long customers wait.
+        let from_queue = matches!(action, Action::AutoAssign(_))
+            && previous.status == ConversationStatus::Pending;
         ctx.spawn(
             registry
                 .get_or_start(id)
-                .send(Act(action(identity)))
+                .send(Act(action))
                 .into_actor(self)
                 .map(move |result, act, ctx| {
-                    if matches!(result, Ok(Ok(_))) {
+                    if matches!(result, Ok(Ok(_))) && from_queue {
                         let waited = (act.clock.now() - created_at).num_milliseconds().max(0)
                             as f64
                             / 1000.0;
@@ -465,7 +469,7 @@ impl Router {
                         if act.recent_waits.len() > RECENT_ASSIGNMENTS {
                             act.recent_waits.pop_front();
                         }
-                    } else {
+                    } else if !matches!(result, Ok(Ok(_))) {
                         act.revert_tentative(id, op, previous, ctx);
                     }
                 }),

@@ -18,7 +18,7 @@ use crate::telemetry;
 )]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let Some(handle) = telemetry::handle() else {
-        return HttpResponse::ServiceUnavailable().body("metrics are not available");
+        return actix_web::ResponseError::error_response(&crate::error::AppError::Unavailable);
     };
     let pool = state.pool.status();
     metrics::gauge!(telemetry::DB_POOL_SIZE).set(pool.size as f64);

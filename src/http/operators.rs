@@ -60,6 +60,16 @@ fn out(row: &OperatorRow, live: Option<(Presence, u32)>, groups: Vec<GroupId>) -
     }
 }
 
+/// The only unique column an operator change can clash on is the email.
+fn email_taken(e: AppError) -> AppError {
+    match e {
+        AppError::Conflict {
+            code: "conflict", ..
+        } => AppError::conflict("email_taken", "an operator with this email exists"),
+        other => other,
+    }
+}
+
 async fn presences(state: &AppState) -> HashMap<OperatorId, (Presence, u32)> {
     state.router.send(Presences).await.unwrap_or_default()
 }
@@ -308,7 +318,8 @@ async fn change(
             .await?;
             Ok(row)
         })
-        .await?;
+        .await
+        .map_err(email_taken)?;
     state.router.do_send(OperatorUpdated {
         operator: OperatorIdentity::from(&row),
         deleted: row.deleted_at.is_some(),
@@ -459,7 +470,9 @@ pub async fn restore(
         serde_json::json!({}),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(out(&row, None, Vec::new())))
+    let member_of = groups::groups_of(&mut *state.pool.get().await?, row.id).await?;
+    let live = presences(&state).await;
+    Ok(HttpResponse::Ok().json(out(&row, live.get(&row.id).copied(), member_of)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{client_ip, AppState};
-use crate::actors::conversation::{self, visitor_facing_name, OpenRequest};
+use crate::actors::conversation::{self, visible_to_visitor, visitor_facing_name, OpenRequest};
 use crate::auth::hash_token;
 use crate::db::{events, sessions};
 use crate::domain::{Author, Channel, ConversationStatus, EventKind};
@@ -246,7 +246,7 @@ pub async fn events(
         .flatten();
     let items = rows
         .iter()
-        .filter(|e| e.kind != EventKind::Note)
+        .filter(|e| visible_to_visitor(e))
         .map(|e| VisitorEvent {
             seq: e.seq,
             kind: e.kind,
