@@ -254,6 +254,10 @@ pub fn error_frame(err: &AppError, client_id: Option<&str>) -> ByteString {
 
 /// Parses a client frame, telling malformed JSON apart from an unknown or incomplete frame.
 pub fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, AppError> {
+    // The common case parses once; only a bad frame pays for the diagnosis below.
+    if let Ok(frame) = serde_json::from_str(text) {
+        return Ok(frame);
+    }
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| AppError::InvalidFrame(format!("malformed JSON: {e}")))?;
     let kind = value
