@@ -257,3 +257,37 @@ async fn shutdown_tells_sockets_to_reconnect_and_persists_snapshots() {
         "no longer listening"
     );
 }
+
+#[actix_rt::test]
+async fn metrics_report_sockets_events_queue_and_pool() {
+    let mut server = TestServer::start().await;
+    let w = server.open_widget(json!({})).await;
+    let (mut v, _) = server.visitor(&w, None).await;
+    v.send(json!({"type": "message", "client_id": "m", "text": "counted"}))
+        .await;
+    v.recv_type("ack").await;
+    let res = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+    };
+    assert!(value("switchboard_sockets_open{kind=\"visitor\"}") >= 1.0);
+    assert!(value("switchboard_events_stored_total") >= 1.0);
+    assert!(
+        value("switchboard_queue_length") >= 1.0,
+        "the conversation waits: nobody is online"
+    );
+    assert!(value("switchboard_db_pool_connections") >= 1.0);
+    assert!(text.contains("switchboard_conversation_actors"));
+    server.stop().await;
+}
