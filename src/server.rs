@@ -28,6 +28,8 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum StartError {
     #[error(transparent)]
     Database(#[from] db::SetupError),
+    #[error("the router did not start")]
+    Router,
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -62,33 +64,40 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         tracing::info!(applied, "migrations applied");
     }
     let pool = db::build_pool(&url, config.db_pool_size, config.db_timeout())?;
+    // The writer and the router each get a thread of their own, so that routing work (which
+    // grows with the queue) never holds up a commit, and neither competes with sockets.
+    let writer_thread = Arbiter::new();
     let writer = EventWriter::start(
+        &writer_thread.handle(),
         pool.clone(),
         config.writer_concurrency,
         config.writer_max_batch,
     );
-
-    let arbiters: Vec<Arbiter> = (0..config.conversation_threads.max(1))
+    let mut arbiters: Vec<Arbiter> = (0..config.conversation_threads.max(1))
         .map(|_| Arbiter::new())
         .collect();
     let handles = arbiters.iter().map(Arbiter::handle).collect();
-    let mut registry = None;
-    let router = Router::create(|ctx| {
+    let router_thread = Arbiter::new();
+    let (registry_tx, registry_rx) = tokio::sync::oneshot::channel();
+    let (router_pool, router_config) = (pool.clone(), config.clone());
+    // The registry needs the router's address and the router needs the registry: both are
+    // made on the router's thread, and the registry is handed back here.
+    let router = Router::start_in_arbiter(&router_thread.handle(), move |ctx| {
         let deps = ConversationDeps {
-            pool: pool.clone(),
+            pool: router_pool.clone(),
             writer,
             router: ctx.address(),
-            config: config.clone(),
+            config: router_config.clone(),
         };
-        let created = ConversationRegistry::new(deps, handles);
-        let mut router = Router::new(pool.clone(), &config, clock);
-        router.set_registry(created.clone());
-        registry = Some(created);
+        let registry = ConversationRegistry::new(deps, handles);
+        let mut router = Router::new(router_pool, &router_config, clock);
+        router.set_registry(registry.clone());
+        let _ = registry_tx.send(registry);
         router
     });
-    let Some(registry) = registry else {
-        unreachable!("Router::create runs its closure before returning");
-    };
+    let registry = registry_rx.await.map_err(|_| StartError::Router)?;
+    arbiters.push(router_thread);
+    arbiters.push(writer_thread);
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let state = web::Data::new(AppState::new(

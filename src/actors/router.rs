@@ -214,6 +214,9 @@ pub struct Router {
     queue: BTreeSet<QueueKey>,
     /// The position each waiting conversation was last told.
     told: HashMap<ConversationId, usize>,
+    /// The first place in the queue that changed since positions were last told: everyone
+    /// from there on may have moved, nobody before it has.
+    dirty_from: Option<QueueKey>,
     /// How long recently assigned conversations waited, in seconds.
     recent_waits: VecDeque<f64>,
 }
@@ -234,6 +237,7 @@ impl Router {
             load: HashMap::new(),
             queue: BTreeSet::new(),
             told: HashMap::new(),
+            dirty_from: None,
             recent_waits: VecDeque::new(),
         }
     }
@@ -270,7 +274,7 @@ impl Router {
                     act.loaded = true;
                     tracing::info!(open = rows.len(), queued = act.queue.len(), "router loaded");
                     act.route(ctx);
-                    act.tell_positions(true);
+                    act.tell_positions();
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "router could not load its state; retrying");
@@ -296,7 +300,7 @@ impl Router {
                     }
                     act.groups = team;
                     act.route(ctx);
-                    act.tell_positions(true);
+                    act.tell_positions();
                 }
                 Err(e) => tracing::warn!(error = %e, "router could not reload the team"),
             }),
@@ -309,6 +313,8 @@ impl Router {
             match old.status {
                 ConversationStatus::Pending => {
                     self.queue.remove(&old.key(id));
+                    self.told.remove(&id);
+                    self.mark_dirty(old.key(id));
                 }
                 ConversationStatus::Active => {
                     if let Some(n) = old.assignee.and_then(|op| self.load.get_mut(&op)) {
@@ -321,6 +327,7 @@ impl Router {
         match state.status {
             ConversationStatus::Pending => {
                 self.queue.insert(state.key(id));
+                self.mark_dirty(state.key(id));
             }
             ConversationStatus::Active => {
                 if let Some(op) = state.assignee {
@@ -332,6 +339,20 @@ impl Router {
             ConversationStatus::Closed => return,
         }
         self.conversations.insert(id, state);
+    }
+
+    fn mark_dirty(&mut self, key: QueueKey) {
+        self.dirty_from = Some(self.dirty_from.map_or(key, |k| k.min(key)));
+    }
+
+    /// Someone online and accepting has room for another conversation.
+    fn has_capacity(&self) -> bool {
+        self.operators.values().any(|o| {
+            o.presence == Presence::Online
+                && o.identity.accepting
+                && !o.sessions.is_empty()
+                && i64::from(self.load_of(o.identity.id)) < i64::from(o.identity.max_concurrent)
+        })
     }
 
     fn load_of(&self, op: OperatorId) -> u32 {
@@ -394,17 +415,12 @@ impl Router {
     /// Assigns waiting conversations, highest priority and oldest first, while anyone can
     /// take them; a conversation whose group has nobody free waits without blocking others.
     fn route(&mut self, ctx: &mut Context<Self>) {
-        if self.registry.is_none() {
+        if self.registry.is_none() || self.queue.is_empty() || !self.has_capacity() {
             return;
         }
         let waiting: Vec<QueueKey> = self.queue.iter().copied().collect();
         for key in waiting {
-            let has_capacity = self.operators.values().any(|o| {
-                o.presence == Presence::Online
-                    && o.identity.accepting
-                    && i64::from(self.load_of(o.identity.id)) < i64::from(o.identity.max_concurrent)
-            });
-            if !has_capacity {
+            if !self.has_capacity() {
                 break;
             }
             let Some(conversation) = self.conversations.get(&key.id).cloned() else {
@@ -495,7 +511,7 @@ impl Router {
         self.track(id, previous);
         ctx.run_later(RETRY_DELAY, |act, ctx| {
             act.route(ctx);
-            act.tell_positions(true);
+            act.tell_positions();
         });
     }
 
@@ -509,34 +525,26 @@ impl Router {
         Some((average * position as f64).ceil().max(1.0) as u64)
     }
 
-    /// Tells every waiting conversation whose place changed; `full` rescans the whole queue,
-    /// otherwise only the newest arrival (at the tail) is told.
-    fn tell_positions(&mut self, full: bool) {
+    /// Tells every waiting conversation whose place changed since the last time: only the
+    /// part of the queue from the first changed place on is looked at, and nothing at all when
+    /// the queue did not change.
+    fn tell_positions(&mut self) {
         metrics::gauge!(telemetry::QUEUE_LENGTH).set(self.queue.len() as f64);
-        let online = self
-            .operators
-            .values()
-            .filter(|o| !o.sessions.is_empty())
-            .count();
-        metrics::gauge!(telemetry::OPERATORS_ONLINE).set(online as f64);
+        let Some(from) = self.dirty_from.take() else {
+            return;
+        };
         let Some(registry) = self.registry.clone() else {
             return;
         };
-        let conversations = &self.conversations;
-        self.told.retain(|id, _| {
-            conversations
-                .get(id)
-                .is_some_and(|t| t.status == ConversationStatus::Pending)
-        });
         let mut changed = Vec::new();
-        if full {
-            for (index, key) in self.queue.iter().enumerate() {
-                if self.told.get(&key.id) != Some(&(index + 1)) {
-                    changed.push((key.id, index + 1));
-                }
+        for (index, key) in self.queue.iter().enumerate() {
+            if *key < from {
+                continue;
             }
-        } else if let Some(last) = self.queue.last() {
-            changed.push((last.id, self.queue.len()));
+            let position = index + 1;
+            if self.told.get(&key.id) != Some(&position) {
+                changed.push((key.id, position));
+            }
         }
         for (id, position) in changed {
             self.told.insert(id, position);
@@ -602,7 +610,7 @@ impl Router {
             }
         }
         self.route(ctx);
-        self.tell_positions(true);
+        self.tell_positions();
     }
 
     fn take_back(&mut self, id: ConversationId, action: Action, ctx: &mut Context<Self>) {
@@ -716,7 +724,7 @@ impl Handler<OperatorConnected> for Router {
         entry.sessions.insert(msg.session, msg.recipient);
         if known {
             self.route(ctx);
-            self.tell_positions(true);
+            self.tell_positions();
         } else {
             // An operator added since start-up (e.g. from the CLI): learn their groups first.
             self.reload_team(ctx);
@@ -754,7 +762,7 @@ impl Handler<SetPresence> for Router {
     fn handle(&mut self, msg: SetPresence, ctx: &mut Context<Self>) {
         self.set_presence(msg.operator, msg.presence);
         self.route(ctx);
-        self.tell_positions(true);
+        self.tell_positions();
     }
 }
 
@@ -788,7 +796,7 @@ impl Handler<OperatorUpdated> for Router {
             op.identity = msg.operator;
         }
         self.route(ctx);
-        self.tell_positions(true);
+        self.tell_positions();
     }
 }
 
@@ -807,7 +815,6 @@ impl Handler<ConversationChanged> for Router {
         let summary = msg.summary;
         let id = summary.id;
         let before = self.conversations.get(&id).cloned();
-        let new_arrival = before.is_none() && summary.status == ConversationStatus::Pending;
         let frame = encode(&OperatorOut::Conversation(&summary));
         let (status, assignee) = (summary.status, summary.assignee);
         let (old_status, old_assignee) = before
@@ -830,9 +837,7 @@ impl Handler<ConversationChanged> for Router {
             self.reload_team(ctx);
         }
         self.route(ctx);
-        // A newcomer at the tail moves nobody else; anything else may shift everyone.
-        let tail_only = new_arrival && self.queue.last().map(|k| k.id) == Some(id);
-        self.tell_positions(!tail_only);
+        self.tell_positions();
     }
 }
 
@@ -855,8 +860,14 @@ impl Handler<QueryPosition> for Router {
         let Some(registry) = self.registry.clone() else {
             return;
         };
-        if let Some(index) = self.queue.iter().position(|k| k.id == msg.0) {
-            let position = index + 1;
+        // Usually remembered; counting through the queue only when it is not.
+        let position = self.told.get(&msg.0).copied().or_else(|| {
+            self.queue
+                .iter()
+                .position(|k| k.id == msg.0)
+                .map(|index| index + 1)
+        });
+        if let Some(position) = position {
             self.told.insert(msg.0, position);
             if let Some(addr) = registry.running(msg.0) {
                 addr.do_send(QueuePosition {

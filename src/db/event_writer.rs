@@ -63,10 +63,15 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    /// Starts the dispatcher on the current runtime; it lives as long as any clone of the writer.
-    pub fn start(pool: DbPool, concurrency: usize, max_batch: usize) -> EventWriter {
+    /// Starts the dispatcher on `arbiter`; it lives as long as any clone of the writer.
+    pub fn start(
+        arbiter: &actix::ArbiterHandle,
+        pool: DbPool,
+        concurrency: usize,
+        max_batch: usize,
+    ) -> EventWriter {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(dispatch(pool, rx, concurrency.max(1), max_batch.max(1)));
+        arbiter.spawn(dispatch(pool, rx, concurrency.max(1), max_batch.max(1)));
         EventWriter { queue }
     }
 
