@@ -381,3 +381,60 @@ async fn a_busy_supervisor_receives_every_event_of_a_burst() {
     }
     server.stop().await;
 }
+
+#[actix_rt::test]
+async fn typing_and_read_marks_travel_both_ways() {
+    let mut server = TestServer::start().await;
+    let ann = server.add_operator("Ann Agent", Role::Agent, 5).await;
+    let (mut op, _) = server.operator_ws(&ann).await;
+    let w = server.open_widget(json!({"message": "hello"})).await;
+    server
+        .wait_assignee(&w.conversation_id, Some(&ann.id))
+        .await;
+    let (mut visitor, _) = server.visitor(&w, None).await;
+
+    visitor
+        .send(json!({"type": "typing", "active": true}))
+        .await;
+    let typing = op.recv_type("typing").await;
+    assert_eq!(
+        (typing["author"].as_str(), typing["active"].as_bool()),
+        (Some("visitor"), Some(true))
+    );
+    assert_eq!(typing["conversation_id"], w.conversation_id.as_str());
+    op.send(json!({"type": "typing", "conversation_id": w.conversation_id, "active": true}))
+        .await;
+    let typing = visitor.recv_type("typing").await;
+    assert_eq!(
+        (typing["author"].as_str(), typing["active"].as_bool()),
+        (Some("operator"), Some(true))
+    );
+    assert!(
+        typing.get("name").is_none(),
+        "no operator identity in typing frames"
+    );
+
+    op.send(json!({"type": "read", "conversation_id": w.conversation_id, "seq": 1}))
+        .await;
+    let read = visitor.recv_type("read").await;
+    assert_eq!(
+        (read["author"].as_str(), read["seq"].as_i64()),
+        (Some("operator"), Some(1))
+    );
+    visitor.send(json!({"type": "read", "seq": 2})).await;
+    // The operator also hears their own read mark first; the visitor's follows.
+    let read = loop {
+        let read = op.recv_type("read").await;
+        if read["author"] == "visitor" {
+            break read;
+        }
+    };
+    assert_eq!(read["seq"].as_i64(), Some(2));
+    visitor.send(json!({"type": "read", "seq": 99})).await;
+    assert_eq!(
+        visitor.recv_type("error").await["code"],
+        "invalid_request",
+        "beyond the last event"
+    );
+    server.stop().await;
+}

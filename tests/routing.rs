@@ -184,3 +184,25 @@ async fn operators_see_new_pending_conversations_live() {
     assert_eq!(listed, vec![json!(w.conversation_id)]);
     server.stop().await;
 }
+
+#[actix_rt::test]
+async fn agents_are_told_when_a_queued_conversation_is_taken_by_someone_else() {
+    let mut server = TestServer::start().await;
+    let ann = server.add_operator("Ann Agent", Role::Agent, 1).await;
+    let bob = server.add_operator("Bob Agent", Role::Agent, 0).await;
+    let (mut bob_ws, _) = server.operator_ws(&bob).await;
+    let (_ann_ws, _) = server.operator_ws(&ann).await;
+    let w = server.open_widget(json!({})).await;
+    server
+        .wait_assignee(&w.conversation_id, Some(&ann.id))
+        .await;
+    // Bob saw it queue up, so he must see it leave the queue too.
+    let gone = loop {
+        let frame = bob_ws.recv_type("conversation").await;
+        if frame["id"] == w.conversation_id.as_str() && frame["status"] == "active" {
+            break frame;
+        }
+    };
+    assert_eq!(gone["assignee"], ann.id.as_str());
+    server.stop().await;
+}

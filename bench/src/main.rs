@@ -7,6 +7,7 @@ mod operators;
 mod proto;
 mod shard;
 mod sys;
+mod workflow;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,10 @@ struct Cli {
 enum Command {
     /// Open sockets, measure RSS, and run one load phase (idle, latency or throughput).
     Run(Box<RunArgs>),
+    /// Assignment latency: a backlog of widget sessions, then operators connect (issue 3).
+    Assign(workflow::AssignArgs),
+    /// List, events and search latency over HTTP, closed-loop clients (issue 3).
+    Api(workflow::ApiArgs),
     /// Wait until the server answers GET /health with 200 (for scripts).
     Wait {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -163,6 +168,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => coord::run(*args).await,
+            Command::Assign(a) => workflow::assign(a).await,
+            Command::Api(a) => workflow::api(a).await,
             Command::Wait { url, timeout_secs } => {
                 wait_healthy(&url, Duration::from_secs(timeout_secs)).await
             }

@@ -817,9 +817,13 @@ impl Handler<ConversationChanged> for Router {
         let before = self.conversations.get(&id).cloned();
         let frame = encode(&OperatorOut::Conversation(&summary));
         let (status, assignee) = (summary.status, summary.assignee);
-        let (old_status, old_assignee) = before
-            .as_ref()
-            .map_or((status, assignee), |b| (b.status, b.assignee));
+        // A tentative assignment is the router's own guess: whoever saw the conversation in
+        // the queue before it must hear that it left.
+        let (old_status, old_assignee) = match &before {
+            Some(b) if b.tentative => (ConversationStatus::Pending, None),
+            Some(b) => (b.status, b.assignee),
+            None => (status, assignee),
+        };
         let mut tracked = Tracked::from_summary(&summary, msg.routing);
         if tracked.routing.preferred.is_none() {
             tracked.routing.preferred = before.as_ref().and_then(|b| b.routing.preferred);
