@@ -789,3 +789,102 @@ async fn operators_are_created_changed_deleted_restored_and_signed_out_by_admins
     );
     server.stop().await;
 }
+
+#[actix_rt::test]
+async fn groups_are_renamed_made_default_and_deleted_only_when_safe() {
+    let mut server = TestServer::start().await;
+    let boss = admin(&server).await;
+    let ann = server.add_operator("Ann Agent", Role::Agent, 0).await;
+    let sales = group(&server, &boss, "Sales", "least_loaded", &[&ann]).await;
+    let spare = group(&server, &boss, "Spare", "least_loaded", &[]).await;
+    let (s, body) = server
+        .post("/api/v1/groups", &boss.token, json!({"name": "sales"}))
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (409, Some("group_exists"))
+    );
+    let (s, body) = server
+        .patch(
+            &format!("/api/v1/groups/{sales}"),
+            &boss.token,
+            json!({"name": "Sales EU", "strategy": "round_robin"}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["strategy"].as_str(), body["name"].as_str()),
+        (200, Some("round_robin"), Some("Sales EU"))
+    );
+
+    let w = server.open_widget(json!({"group": "Sales EU"})).await;
+    let (s, body) = server
+        .delete(&format!("/api/v1/groups/{sales}"), &boss.token)
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (409, Some("group_in_use"))
+    );
+    let (s, _) = server
+        .post(
+            &format!("/api/v1/conversations/{}/close", w.conversation_id),
+            &boss.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    // Making Sales the default takes the flag from General; the default cannot be deleted.
+    let (s, body) = server
+        .patch(
+            &format!("/api/v1/groups/{sales}"),
+            &boss.token,
+            json!({"is_default": true}),
+        )
+        .await;
+    assert_eq!((s, body["is_default"].as_bool()), (200, Some(true)));
+    let (_, all) = server.get("/api/v1/groups", &boss.token).await;
+    assert_eq!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["is_default"] == true)
+            .count(),
+        1
+    );
+    let (s, body) = server
+        .delete(&format!("/api/v1/groups/{sales}"), &boss.token)
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (409, Some("default_group"))
+    );
+    let plain = server.open_widget(json!({})).await;
+    let in_sales = server
+        .scalar(&format!(
+            "SELECT count(*) AS n FROM conversations WHERE id = '{}' AND group_id = '{sales}'",
+            plain.conversation_id
+        ))
+        .await;
+    assert_eq!(
+        in_sales, 1,
+        "conversations without a group go to the new default"
+    );
+
+    let (s, _) = server
+        .delete(&format!("/api/v1/groups/{spare}"), &boss.token)
+        .await;
+    assert_eq!(s, 204);
+    let res = server
+        .http
+        .post(server.url("/api/v1/widget/sessions"))
+        .json(&json!({"group": "Spare"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        422,
+        "a deleted group takes no new conversations"
+    );
+    server.stop().await;
+}
