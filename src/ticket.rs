@@ -1,4 +1,5 @@
-//! Public ticket ids (`SUPP-YYYYMMDD-XXXXXX`) and the aliases customers appear under.
+//! Public ticket ids (`SUPP-` + date + six letters or digits, e.g. `SUPP-20261122-7KQ2MX`) and the
+//! aliases customers appear under.
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
