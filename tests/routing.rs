@@ -13,13 +13,7 @@ use switchboard::domain::Role;
 async fn assignees(server: &TestServer, widgets: &[Widget]) -> Vec<Option<String>> {
     let mut out = Vec::new();
     for w in widgets {
-        let a = server
-            .text(&format!(
-                "SELECT coalesce(assignee_id::text, '') AS value FROM conversations WHERE id = '{}'",
-                w.conversation_id
-            ))
-            .await;
-        out.push((!a.is_empty()).then_some(a));
+        out.push(server.assignee(&w.conversation_id).await);
     }
     out
 }

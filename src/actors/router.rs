@@ -347,12 +347,15 @@ impl Router {
 
     /// Someone online and accepting has room for another conversation.
     fn has_capacity(&self) -> bool {
-        self.operators.values().any(|o| {
-            o.presence == Presence::Online
-                && o.identity.accepting
-                && !o.sessions.is_empty()
-                && i64::from(self.load_of(o.identity.id)) < i64::from(o.identity.max_concurrent)
-        })
+        self.operators.values().any(|o| self.has_room(o))
+    }
+
+    /// Online with a socket, accepting, and under their maximum of concurrent chats.
+    fn has_room(&self, o: &OperatorState) -> bool {
+        o.presence == Presence::Online
+            && o.identity.accepting
+            && !o.sessions.is_empty()
+            && i64::from(self.load_of(o.identity.id)) < i64::from(o.identity.max_concurrent)
     }
 
     fn load_of(&self, op: OperatorId) -> u32 {
@@ -366,13 +369,7 @@ impl Router {
         };
         self.operators
             .values()
-            .filter(|o| {
-                o.presence == Presence::Online && o.identity.accepting && !o.sessions.is_empty()
-            })
-            .filter(|o| {
-                i64::from(self.load_of(o.identity.id)) < i64::from(o.identity.max_concurrent)
-            })
-            .filter(|o| info.members.contains(&o.identity.id))
+            .filter(|o| self.has_room(o) && info.members.contains(&o.identity.id))
             .collect()
     }
 

@@ -74,15 +74,6 @@ pub async fn find(conn: &mut AsyncPgConnection, id: OperatorId) -> QueryResult<O
         .await
 }
 
-/// Every live operator, for the router's view of the team.
-pub async fn all_live(conn: &mut AsyncPgConnection) -> QueryResult<Vec<OperatorRow>> {
-    operators::table
-        .filter(operators::deleted_at.is_null())
-        .select(OperatorRow::as_select())
-        .load(conn)
-        .await
-}
-
 /// Every operator, deleted ones too when asked, by name.
 pub async fn list(
     conn: &mut AsyncPgConnection,

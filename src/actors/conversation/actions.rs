@@ -96,18 +96,9 @@ impl State {
         action: &Action,
         now: DateTime<Utc>,
     ) -> AppResult<Option<Plan>> {
-        let id = self.snap.id;
         let status = self.snap.status;
         let mut plan = Plan::new(self.snap.clone());
-        let audit = |by: Option<OperatorId>, what: &str, details: serde_json::Value| {
-            AuditEntry::new(
-                by,
-                &format!("conversation.{what}"),
-                "conversation",
-                id,
-                details,
-            )
-        };
+        let audit = |by: Option<OperatorId>, what: &str, details| self.audit(by, what, details);
         match action {
             Action::AutoAssign(op) => {
                 if status != ConversationStatus::Pending || self.snap.assignee_id.is_some() {
@@ -261,16 +252,13 @@ impl State {
                 }
                 plan.snap.status = ConversationStatus::Resolved;
                 plan.snap.resolved_at = Some(now);
-                plan.assignment = Some(AssignmentChange::Reassign { to: None });
-                let data =
-                    json!({"action": "resolved", "operator_id": by.id, "operator_name": by.name});
-                plan.events.push(self.system_event(
-                    &mut plan.snap,
-                    now,
+                self.end(
+                    &mut plan,
+                    by,
+                    ("resolved", "resolve"),
                     "The conversation was resolved",
-                    data,
-                ));
-                plan.audit.push(audit(Some(by.id), "resolve", json!({})));
+                    now,
+                );
             }
             Action::Reopen(by) => {
                 if !self.may_act(by) {
@@ -308,16 +296,13 @@ impl State {
                 }
                 plan.snap.status = ConversationStatus::Closed;
                 plan.snap.closed_at = Some(now);
-                plan.assignment = Some(AssignmentChange::Reassign { to: None });
-                let data =
-                    json!({"action": "closed", "operator_id": by.id, "operator_name": by.name});
-                plan.events.push(self.system_event(
-                    &mut plan.snap,
-                    now,
+                self.end(
+                    &mut plan,
+                    by,
+                    ("closed", "close"),
                     "The conversation was closed",
-                    data,
-                ));
-                plan.audit.push(audit(Some(by.id), "close", json!({})));
+                    now,
+                );
             }
             Action::AddTag { by, tag, name } => {
                 if !self.may_see(by) {
@@ -413,6 +398,31 @@ impl State {
                 "the conversation is resolved; reopen it first",
             )),
         }
+    }
+
+    /// Resolving or closing: the assignment ends, a system event names who did it, and the
+    /// audit log records it. `names` is (the event's action, the audit action).
+    fn end(
+        &self,
+        plan: &mut Plan,
+        by: &OperatorIdentity,
+        names: (&str, &str),
+        text: &str,
+        now: DateTime<Utc>,
+    ) {
+        let (event_action, audit_action) = names;
+        plan.assignment = Some(AssignmentChange::Reassign { to: None });
+        let data = json!({"action": event_action, "operator_id": by.id, "operator_name": by.name});
+        plan.events
+            .push(self.system_event(&mut plan.snap, now, text, data));
+        plan.audit
+            .push(self.audit(Some(by.id), audit_action, json!({})));
+    }
+
+    /// An audit entry `conversation.<what>` about this conversation.
+    fn audit(&self, by: Option<OperatorId>, what: &str, details: serde_json::Value) -> AuditEntry {
+        let action = format!("conversation.{what}");
+        AuditEntry::new(by, &action, "conversation", self.snap.id, details)
     }
 
     /// The conversation becomes `op`'s: active, an assignment record, a system event.
