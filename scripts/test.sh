@@ -258,6 +258,29 @@ ensure_rust() {
     say "$(cargo --version)"
 }
 
+# The browser tests (tests/browser.rs) need Debian's Chromium, Node.js and the npm packages
+# in tests/browser (playwright-core drives the system Chromium; it never downloads a browser).
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || die "$* missing and apt-get is not available to install it"
+    say "installing $* from Debian's packages"
+    as_root env DEBIAN_FRONTEND=noninteractive timeout 600 apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q --no-install-recommends "$@"
+}
+
+ensure_browser_tools() {
+    local missing=()
+    [[ -x ${SB_CHROMIUM:-/usr/bin/chromium} ]] || missing+=(chromium)
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+    ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+    local dir=tests/browser
+    if [[ ! -d $dir/node_modules/playwright-core || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+        say "installing the browser tests' npm packages"
+        (cd "$dir" && timeout 600 npm ci --no-audit --no-fund) || die "npm ci failed in $dir"
+    fi
+    say "$(${SB_CHROMIUM:-/usr/bin/chromium} --version 2>/dev/null || echo chromium), node $(node --version)"
+}
+
 timed_out() {
     # timeout(1) exits 124 when the limit is hit (137 if it had to SIGKILL).
     [[ $1 -eq 124 || $1 -eq 137 ]]
@@ -269,6 +292,7 @@ timed_out() {
 ensure_rust
 ensure_postgres
 drop_old_test_databases
+ensure_browser_tools
 prep_done=$SECONDS
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 
@@ -317,12 +341,6 @@ tests_done=$SECONDS
 if timed_out "$status"; then
     die "the test run was stopped after ${TEST_TIMEOUT}s"
 fi
-
-# ---------------------------------------------------------------------------------------------
-# Stage 4 (planned): browser tests of the widget and the operator panel in headless Chromium
-# (Debian packages chromium and chromium-driver). Not added yet; it goes here, after the Rust
-# tests, with its own bounded timeout and its own exit status folded into $status.
-# ---------------------------------------------------------------------------------------------
 
 say "timing: setup $((prep_done - started))s, fmt $((fmt_done - prep_done))s, clippy $((lint_done - fmt_done))s, tests $((tests_done - lint_done))s, total $((SECONDS - started))s"
 if ((status != 0)); then

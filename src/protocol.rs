@@ -139,6 +139,8 @@ pub enum VisitorOut<'a> {
         ticket: &'a str,
         status: ConversationStatus,
         last_seq: i64,
+        /// The name operator replies carry when `operator_display` is `team`.
+        support_name: &'a str,
     },
     Ack {
         client_id: &'a str,

@@ -108,9 +108,11 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         shutdown_rx,
     ));
     let max_body = config.max_body_bytes;
+    let widget_origins = Arc::new(config.allowed_origins());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap(http::assets::widget_cors(widget_origins.clone()))
             .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
             // No client addresses in the log: operators must not learn who a visitor is.
             .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("switchboard::http"))

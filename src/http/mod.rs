@@ -2,6 +2,7 @@
 //! read-only queries; every route is wired in `configure`, so the whole surface reads here.
 
 pub mod actions;
+pub mod assets;
 pub mod auth;
 pub mod content;
 pub mod conversations;
@@ -96,6 +97,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .route("/ws/operator", web::get().to(ws::operator))
     .route("/health", web::get().to(health::health))
     .route("/metrics", web::get().to(metrics::metrics))
+    .configure(assets::configure)
     .default_service(web::to(not_found));
 }
 

@@ -460,6 +460,7 @@ impl Handler<Join> for Conversation {
                             ticket: &state.ticket,
                             status,
                             last_seq,
+                            support_name: &act.deps.config.support_name,
                         });
                         msg.recipient.do_send(VisitorPush {
                             frame: welcome,

@@ -1,0 +1,77 @@
+// A short beep (WebAudio, nothing fetched) and a desktop notification when a conversation is
+// assigned to me. Permission is asked only from a click on "Enable notifications".
+
+import { t } from './i18n.js';
+
+let audio = null;
+
+function context() {
+  const Ctx = window.AudioContext || window.webkitAudioContext;
+  if (!Ctx) return null;
+  if (!audio) audio = new Ctx();
+  return audio;
+}
+
+// Browsers start audio suspended until the user interacts with the page.
+function unlock() {
+  try {
+    const ctx = context();
+    if (ctx && ctx.state === 'suspended') ctx.resume().catch(() => {});
+  } catch { /* no audio */ }
+}
+window.addEventListener('pointerdown', unlock, { capture: true });
+window.addEventListener('keydown', unlock, { capture: true });
+
+export function beep() {
+  try {
+    const ctx = context();
+    if (!ctx) return;
+    if (ctx.state === 'suspended') ctx.resume().catch(() => {});
+    const now = ctx.currentTime;
+    const gain = ctx.createGain();
+    gain.connect(ctx.destination);
+    gain.gain.setValueAtTime(0.0001, now);
+    gain.gain.exponentialRampToValueAtTime(0.2, now + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, now + 0.35);
+    for (const [freq, start] of [[880, 0], [1320, 0.12]]) {
+      const osc = ctx.createOscillator();
+      osc.type = 'sine';
+      osc.frequency.setValueAtTime(freq, now + start);
+      osc.connect(gain);
+      osc.start(now + start);
+      osc.stop(now + start + 0.2);
+    }
+  } catch { /* audio is a nicety */ }
+}
+
+export const notificationsSupported = () => 'Notification' in window;
+
+export function notificationPermission() {
+  return notificationsSupported() ? Notification.permission : 'unsupported';
+}
+
+/** Must be called from a user gesture. */
+export async function requestNotifications() {
+  if (!notificationsSupported()) return 'unsupported';
+  try {
+    return await Notification.requestPermission();
+  } catch {
+    return Notification.permission;
+  }
+}
+
+export function notifyAssigned(summary) {
+  beep();
+  if (!notificationsSupported() || Notification.permission !== 'granted') return;
+  try {
+    const n = new Notification(t('notify.assigned.title'), {
+      body: t('notify.assigned.body', { alias: summary.alias, ticket: summary.ticket }),
+      tag: `sb-${summary.id}`,
+    });
+    n.onclick = () => {
+      window.focus();
+      location.hash = `#/c/${summary.id}`;
+      n.close();
+    };
+  } catch { /* some browsers only allow notifications from a service worker */ }
+}

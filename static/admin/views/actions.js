@@ -1,0 +1,180 @@
+// The chat header's actions. Only what the status and role allow is shown:
+//   take, assign (supervisor), transfer, escalate, priority, resolve, reopen, close, tags.
+
+import * as api from '../api.js';
+import * as store from '../store.js';
+import { h, replace } from '../dom.js';
+import { t, tc } from '../i18n.js';
+import { toast, toastError } from '../toast.js';
+
+const PRIORITIES = ['low', 'medium', 'high', 'urgent'];
+
+/** What the operator may do with this conversation now. */
+export function permissions(c) {
+  const me = store.state.me;
+  const sup = store.isSupervisor();
+  const mine = c.assignee === me?.id;
+  const open = c.status === 'pending' || c.status === 'active';
+  const mayAct = sup || mine;
+  return {
+    take: (c.status === 'pending' && !mine) || (c.status === 'active' && !mine && sup),
+    assign: sup && open,
+    transfer: open && mayAct,
+    escalate: open && mayAct && (c.level ?? 0) < 2,
+    priority: open && mayAct,
+    resolve: open && mayAct,
+    reopen: c.status === 'resolved' && mayAct,
+    close: c.status !== 'closed' && mayAct,
+    tags: c.status !== 'closed',
+  };
+}
+
+/**
+ * Renders the actions into `el` for summary `c`. Refreshed by the chat view whenever the
+ * summary changes.
+ */
+export function renderActions(el, c, { onSummary }) {
+  const can = permissions(c);
+  const base = `/conversations/${c.id}`;
+
+  async function run(control, request, okMessage) {
+    control.disabled = true;
+    try {
+      const summary = await request();
+      if (summary && summary.id) onSummary(summary);
+      if (okMessage) toast(okMessage, 'info');
+    } catch (err) {
+      toastError(err);
+    } finally {
+      control.disabled = false;
+    }
+  }
+
+  const button = (action, cls = 'btn-secondary') => {
+    const b = h('button', { type: 'button', class: `btn ${cls} btn-small`, 'data-action': action }, t(`action.${action}`));
+    b.addEventListener('click', () => {
+      if (action === 'take' || action === 'reopen') store.noteOwnMove(c.id);
+      run(b, () => api.post(`${base}/${action}`), null);
+    });
+    return b;
+  };
+
+  const primary = [];
+  const secondary = [];
+
+  if (can.take) primary.push(button('take', 'btn-primary'));
+  if (can.reopen) primary.push(button('reopen', 'btn-primary'));
+  if (can.resolve) primary.push(button('resolve', c.status === 'active' && !can.take ? 'btn-primary' : 'btn-secondary'));
+
+  if (can.assign) secondary.push(assignSelect(c, base, run));
+  if (can.transfer) secondary.push(transferSelect(c, base, run));
+
+  const priority = h('select', {
+    'data-testid': 'priority',
+    class: `priority-select priority-${c.priority}`,
+    'aria-label': t('action.priority'),
+    title: t('action.priority'),
+    disabled: !can.priority,
+  }, PRIORITIES.map((p) => h('option', { value: p }, tc(`priority.${p}`))));
+  priority.value = c.priority;
+  priority.addEventListener('change', () => {
+    const value = priority.value;
+    run(priority, () => api.post(`${base}/priority`, { priority: value })).then(() => {
+      priority.value = store.conv(c.id)?.priority ?? value;
+    });
+  });
+  secondary.push(h('label', { class: 'inline-field' }, h('span', { class: 'sr-only' }, t('action.priority')), priority));
+
+  if (can.escalate) secondary.push(button('escalate'));
+  if (can.close) secondary.push(button('close', 'btn-danger-outline'));
+
+  replace(el,
+    h('div', { class: 'actions-row' }, primary, secondary),
+    tagsEditor(c, base, can.tags, run));
+}
+
+function assignSelect(c, base, run) {
+  const sel = h('select', { 'data-action': 'assign', 'aria-label': t('action.assign'), title: t('action.assign'), class: 'action-select' },
+    h('option', { value: '' }, `${t('action.assign')}…`));
+  store.loadOperators().then((ops) => {
+    for (const op of ops) {
+      if (op.deleted || op.id === c.assignee) continue;
+      sel.append(h('option', { value: op.id }, op.name));
+    }
+  }).catch(() => {});
+  sel.addEventListener('change', () => {
+    const id = sel.value;
+    if (!id) return;
+    run(sel, () => api.post(`${base}/assign`, { operator_id: id }), t('action.assigned')).then(() => { sel.value = ''; });
+  });
+  return sel;
+}
+
+function transferSelect(c, base, run) {
+  const sel = h('select', { 'data-action': 'transfer', 'aria-label': t('action.transfer'), title: t('action.transfer'), class: 'action-select' },
+    h('option', { value: '' }, `${t('action.transfer')}…`));
+  const kinds = new Map(); // option value → 'group' | 'operator'
+  Promise.all([store.loadGroups().catch(() => []), store.loadOperators().catch(() => [])]).then(([groups, ops]) => {
+    if (groups.length) {
+      const g = h('optgroup', { label: t('action.toGroup') });
+      for (const group of groups) {
+        kinds.set(group.id, 'group');
+        g.append(h('option', { value: group.id }, group.name));
+      }
+      sel.append(g);
+    }
+    const others = ops.filter((op) => !op.deleted && op.id !== c.assignee);
+    if (others.length) {
+      const g = h('optgroup', { label: t('action.toOperator') });
+      for (const op of others) {
+        kinds.set(op.id, 'operator');
+        g.append(h('option', { value: op.id }, op.name));
+      }
+      sel.append(g);
+    }
+  });
+  sel.addEventListener('change', () => {
+    const id = sel.value;
+    if (!id) return;
+    const body = kinds.get(id) === 'operator' ? { operator_id: id } : { group_id: id };
+    run(sel, () => api.post(`${base}/transfer`, body), t('action.transferred')).then(() => { sel.value = ''; });
+  });
+  return sel;
+}
+
+function tagsEditor(c, base, editable, run) {
+  const wrap = h('div', { class: 'tags-editor', 'data-testid': 'tags', role: 'group', 'aria-label': t('tags.label') });
+  const chips = (c.tags ?? []).map((name) => {
+    const chip = h('span', { class: 'tag-chip', 'data-testid': 'tag', 'data-tag': name }, h('span', {}, name));
+    if (editable) {
+      const remove = h('button', { type: 'button', class: 'tag-remove', 'data-testid': 'tag-remove', 'aria-label': t('tags.remove', { name }), title: t('tags.remove', { name }) }, '×');
+      remove.addEventListener('click', async () => {
+        const tags = await store.loadTags().catch(() => []);
+        const tag = tags.find((x) => x.name === name) ?? (await store.loadTags(true).catch(() => [])).find((x) => x.name === name);
+        if (!tag) { toastError({ message: t('tags.unknown', { name }) }); return; }
+        run(remove, () => api.del(`${base}/tags/${tag.id}`).then(() => api.get(base)));
+      });
+      chip.append(remove);
+    }
+    return chip;
+  });
+  wrap.append(h('span', { class: 'tags-title' }, `${t('tags.label')}:`), ...chips);
+  if (!chips.length) wrap.append(h('span', { class: 'muted small' }, t('tags.none')));
+  if (editable) {
+    const add = h('select', { 'data-testid': 'tag-add', 'aria-label': t('tags.add'), title: t('tags.add'), class: 'tag-add' },
+      h('option', { value: '' }, `+ ${t('tags.add')}`));
+    store.loadTags().then((tags) => {
+      for (const tag of tags) {
+        if (!(c.tags ?? []).includes(tag.name)) add.append(h('option', { value: tag.id }, tag.name));
+      }
+      add.disabled = add.options.length <= 1;
+    }).catch(() => {});
+    add.addEventListener('change', () => {
+      const id = add.value;
+      if (!id) return;
+      run(add, () => api.post(`${base}/tags`, { tag_id: id }));
+    });
+    wrap.append(add);
+  }
+  return wrap;
+}
