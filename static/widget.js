@@ -525,11 +525,6 @@
       socket = null;
       welcomed = false;
       showRemoteTyping(false);
-      if (event.code === 4401) {
-        // The token is no longer accepted (expired): the next message starts a new chat.
-        forgetSession(true);
-        return;
-      }
       scheduleReconnect(event.code === 1012);
     };
   }
@@ -624,9 +619,15 @@
 
   function failed(error) {
     const t_err = t.errors;
-    if (error.code === 'unauthorized' && !welcomed) {
-      // The hello was refused: the session is gone (expired or revoked).
-      forgetSession(true);
+    if (!welcomed && !error.client_id) {
+      if (error.code === 'unauthorized') {
+        // The hello was refused: the token expired or was revoked. Start a new chat, keeping
+        // the unsent messages.
+        forgetSession(true);
+      } else if (socket) {
+        // Anything else (storage briefly down) is worth another try on a fresh socket.
+        socket.close();
+      }
       return;
     }
     if (error.client_id) {

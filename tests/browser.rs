@@ -32,3 +32,8 @@ fn run(file: &str) {
 fn widget_in_chromium() {
     run("widget.test.mjs");
 }
+
+#[test]
+fn operator_panel_in_chromium() {
+    run("panel.test.mjs");
+}

@@ -4,7 +4,7 @@
 
 import * as api from './api.js';
 import * as store from './store.js';
-import { h, replace, select } from './dom.js';
+import { h, replace, select, onPick } from './dom.js';
 import { t, tc, lang, languages, setLanguage } from './i18n.js';
 import { toastError } from './toast.js';
 import { notificationPermission, requestNotifications } from './notify.js';
@@ -101,7 +101,7 @@ function buildShell() {
 
   const langSel = select({ 'aria-label': t('lang.label'), class: 'lang-select' },
     languages.map((l) => [l.code, l.name]), lang);
-  langSel.addEventListener('change', () => setLanguage(langSel.value));
+  onPick(langSel, setLanguage, { revert: () => { langSel.value = lang; } });
 
   const logout = h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'data-testid': 'logout' }, t('auth.logout'));
   logout.addEventListener('click', signOut);
@@ -144,8 +144,17 @@ function updateBadges() {
     badge.setAttribute('aria-label', t('badge.aria', { count, unread }));
     badge.title = t('badge.aria', { count, unread });
   }
-  const totalUnread = c.unreadAll || c.unreadMine + c.unreadQueue;
-  document.title = totalUnread > 0 ? `(${totalUnread}) Switchboard` : 'Switchboard';
+  unreadTotal = c.unreadAll || c.unreadMine + c.unreadQueue;
+  updateTitle();
+}
+
+let unreadTotal = 0;
+let pageTitle = null;
+
+/** "(3) User-7KQ2MX · Switchboard": unread messages first, then the open conversation. */
+function updateTitle() {
+  const base = pageTitle ? `${pageTitle} · Switchboard` : 'Switchboard';
+  document.title = unreadTotal > 0 ? `(${unreadTotal}) ${base}` : base;
 }
 
 function updateConn(s) {
@@ -160,7 +169,7 @@ function route() {
   if (!shell) return;
   const r = parseRoute(location.hash);
   if (!r) {
-    location.replace(`#/${store.isSupervisor() ? 'all' : 'queue'}`);
+    location.replace('#/queue');
     return;
   }
   for (const [key, link] of Object.entries(shell.navLinks)) {
@@ -229,14 +238,20 @@ async function start(me) {
   buildShell();
   store.connect();
   route();
-  // My presence right now (another tab may have chosen away or busy).
+}
+
+// After the first welcome the socket is registered, so the server reports my live presence
+// (a reconnect within the presence timeout keeps an earlier away or busy).
+store.on('welcome', ({ again }) => {
+  const me = store.state.me;
+  if (again || !me) return;
   api.get(`/operators/${me.id}`).then((op) => {
     if (op?.status && op.status !== 'offline') {
       store.state.presence = op.status;
       store.emit('presence', op.status);
     }
   }).catch(() => {});
-}
+});
 
 async function signOut() {
   try { await api.post('/auth/logout'); } catch { /* signed out locally anyway */ }
@@ -259,6 +274,7 @@ function onSignedIn(me) {
 }
 
 store.on('convs', updateBadges);
+store.on('title', (title) => { pageTitle = title; updateTitle(); });
 store.on('socket', ({ state: s }) => updateConn(s));
 store.on('presence', (status) => {
   if (!shell) return;

@@ -157,3 +157,52 @@ export function debounce(fn, ms) {
   wrapped.cancel = () => clearTimeout(timer);
   return wrapped;
 }
+
+const STEP_KEYS = new Set(['ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight', 'Home', 'End', 'PageUp', 'PageDown']);
+
+/**
+ * Runs `fn(value)` when an option is picked from a select that triggers an action. A mouse
+ * pick (or a scripted one) acts at once; stepping through a closed select with the keyboard
+ * only stages the value, which Enter applies (and leaving the select reverts), so arrowing
+ * through the options does not fire one action per step.
+ */
+export function onPick(sel, fn, { revert } = {}) {
+  let keyed = false;
+  let staged = false;
+  sel.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && staged) {
+      e.preventDefault();
+      staged = false;
+      sel.classList.remove('is-staged');
+      fn(sel.value);
+      return;
+    }
+    if (e.key === 'Escape' && staged) {
+      staged = false;
+      sel.classList.remove('is-staged');
+      revert?.();
+      return;
+    }
+    keyed = !e.altKey && (STEP_KEYS.has(e.key) || (e.key.length === 1 && e.key !== ' '));
+  });
+  sel.addEventListener('pointerdown', () => { keyed = false; });
+  sel.addEventListener('change', () => {
+    if (keyed) {
+      keyed = false;
+      staged = true;
+      sel.classList.add('is-staged');
+      return;
+    }
+    staged = false;
+    sel.classList.remove('is-staged');
+    fn(sel.value);
+  });
+  sel.addEventListener('blur', () => {
+    keyed = false;
+    if (staged) {
+      staged = false;
+      sel.classList.remove('is-staged');
+      revert?.();
+    }
+  });
+}

@@ -221,7 +221,8 @@ function handleFrame(frame) {
   switch (frame.type) {
     case 'welcome': onWelcome(frame); break;
     case 'conversation': {
-      const { type, ...summary } = frame;
+      const summary = { ...frame };
+      delete summary.type;
       upsert(summary, { fromFrame: true });
       emit('conversation-frame', summary);
       break;

@@ -1,9 +1,9 @@
-// Visible, dismissible notices. Errors stay until dismissed or for 12 s; infos for 4 s.
+// Visible, dismissible notices. Errors stay until dismissed or for 10 s; infos for 2.5 s.
 
 import { h } from './dom.js';
 import { t } from './i18n.js';
 
-const LIFETIME = { error: 12000, info: 4000 };
+const LIFETIME = { error: 10000, info: 2500 };
 
 export function toast(message, kind = 'error') {
   const host = document.getElementById('toasts');
@@ -24,7 +24,7 @@ export function toast(message, kind = 'error') {
   el.addEventListener('keydown', (e) => { if (e.key === 'Escape') remove(); });
   host.append(el);
   setTimeout(remove, LIFETIME[kind] ?? LIFETIME.error);
-  while (host.children.length > 4) host.firstElementChild.remove();
+  while (host.children.length > 3) host.firstElementChild.remove();
 }
 
 /** Shows an API or socket error: the server's own `error.message`. */

@@ -237,3 +237,32 @@ export class OperatorSocket {
     this.ws.close();
   }
 }
+
+/** How many stored events carry exactly this text. */
+export async function storedCount(server, text) {
+  const rows = await server.sql(`SELECT count(*) FROM events WHERE body = '${text.replaceAll("'", "''")}'`);
+  return Number(rows[0][0]);
+}
+
+/** The visitor's side: the widget on a page (its shadow root is open, so locators reach in). */
+export const widget = {
+  message: (page, text) => page.locator('[data-testid="message"]', { hasText: text }),
+  countOf: (page, text) => page.locator('[data-testid="message"] .text', { hasText: text }).count(),
+  async open(page, url) {
+    await page.goto(url);
+    await page.locator('[data-testid="launcher"]').click();
+    await page.locator('[data-testid="window"]').waitFor({ state: 'visible' });
+  },
+  async write(page, text) {
+    await page.locator('[data-testid="input"]').fill(text);
+    await page.locator('[data-testid="input"]').press('Enter');
+  },
+  async sent(page, text) {
+    const item = widget.message(page, text);
+    // Acknowledged: "sent", or already "read" when an operator has the chat open.
+    await eventually(async () => ['sent', 'read'].includes(await item.getAttribute('data-state')), {
+      message: `"${text}" is marked sent`,
+    });
+    return item;
+  },
+};

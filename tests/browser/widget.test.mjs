@@ -6,29 +6,18 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { Server, OperatorSocket, eventually, launchBrowser, newPage, screenshot } from './harness.mjs';
+import {
+  Server,
+  OperatorSocket,
+  eventually,
+  launchBrowser,
+  newPage,
+  screenshot,
+  storedCount,
+  widget,
+} from './harness.mjs';
 
-const msg = (page, text) => page.locator('[data-testid="message"]', { hasText: text });
-
-async function countOf(page, text) {
-  return page.locator('[data-testid="message"] .text', { hasText: text }).count();
-}
-
-async function storedCount(server, text) {
-  const rows = await server.sql(`SELECT count(*) FROM events WHERE body = '${text.replaceAll("'", "''")}'`);
-  return Number(rows[0][0]);
-}
-
-async function openWidget(page, url) {
-  await page.goto(url);
-  await page.locator('[data-testid="launcher"]').click();
-  await page.locator('[data-testid="window"]').waitFor({ state: 'visible' });
-}
-
-async function write(page, text) {
-  await page.locator('[data-testid="input"]').fill(text);
-  await page.locator('[data-testid="input"]').press('Enter');
-}
+const { message: msg, countOf, open: openWidget, write } = widget;
 
 describe('visitor widget', () => {
   let server;
@@ -201,8 +190,7 @@ describe('visitor widget', () => {
     assert.equal(Math.round(box.height), 844);
     assert.equal(await phone.locator('[data-testid="name"]').getAttribute('placeholder'), 'Ваше имя (необязательно)');
     await write(phone, 'Здравствуйте, где мой заказ?');
-    const item = msg(phone, 'Здравствуйте, где мой заказ?');
-    await eventually(async () => (await item.getAttribute('data-state')) === 'sent');
+    const item = await widget.sent(phone, 'Здравствуйте, где мой заказ?');
     assert.match(await item.innerText(), /Отправлено/);
     await phone.locator('[data-testid="status"]', { hasText: 'Ожидаем оператора' }).waitFor();
     await screenshot(phone, 'widget-phone-ru');
@@ -224,7 +212,7 @@ describe('visitor widget', () => {
     await kb.keyboard.press('Enter');
     await kb.keyboard.type('Typed without a mouse');
     await kb.keyboard.press('Enter');
-    await eventually(async () => (await msg(kb, 'Typed without a mouse').getAttribute('data-state')) === 'sent');
+    await widget.sent(kb, 'Typed without a mouse');
     await kb.keyboard.press('Escape');
     await kb.locator('[data-testid="window"]').waitFor({ state: 'hidden' });
     assert.ok(await launcherFocused(), 'focus returns to the launcher');
@@ -236,7 +224,7 @@ describe('visitor widget', () => {
     await openWidget(shop, siteUrl);
     assert.equal(await shop.locator('.title').innerText(), 'Shop help');
     await write(shop, 'Written on the shop site');
-    await eventually(async () => (await msg(shop, 'Written on the shop site').getAttribute('data-state')) === 'sent');
+    await widget.sent(shop, 'Written on the shop site');
     assert.equal(await storedCount(server, 'Written on the shop site'), 1);
     // Left-hand placement from data-position.
     const box = await shop.locator('[data-testid="launcher"]').boundingBox();

@@ -3,7 +3,7 @@
 
 import * as api from '../api.js';
 import * as store from '../store.js';
-import { h, replace } from '../dom.js';
+import { h, replace, onPick } from '../dom.js';
 import { t, tc } from '../i18n.js';
 import { toast, toastError } from '../toast.js';
 
@@ -25,7 +25,7 @@ export function permissions(c) {
     resolve: open && mayAct,
     reopen: c.status === 'resolved' && mayAct,
     close: c.status !== 'closed' && mayAct,
-    tags: c.status !== 'closed',
+    tags: c.status !== 'closed' && (sup || mine || c.status === 'pending'),
   };
 }
 
@@ -77,12 +77,11 @@ export function renderActions(el, c, { onSummary }) {
     disabled: !can.priority,
   }, PRIORITIES.map((p) => h('option', { value: p }, tc(`priority.${p}`))));
   priority.value = c.priority;
-  priority.addEventListener('change', () => {
-    const value = priority.value;
+  onPick(priority, (value) => {
     run(priority, () => api.post(`${base}/priority`, { priority: value })).then(() => {
       priority.value = store.conv(c.id)?.priority ?? value;
     });
-  });
+  }, { revert: () => { priority.value = store.conv(c.id)?.priority ?? c.priority; } });
   secondary.push(h('label', { class: 'inline-field' }, h('span', { class: 'sr-only' }, t('action.priority')), priority));
 
   if (can.escalate) secondary.push(button('escalate'));
@@ -102,11 +101,10 @@ function assignSelect(c, base, run) {
       sel.append(h('option', { value: op.id }, op.name));
     }
   }).catch(() => {});
-  sel.addEventListener('change', () => {
-    const id = sel.value;
+  onPick(sel, (id) => {
     if (!id) return;
     run(sel, () => api.post(`${base}/assign`, { operator_id: id }), t('action.assigned')).then(() => { sel.value = ''; });
-  });
+  }, { revert: () => { sel.value = ''; } });
   return sel;
 }
 
@@ -133,12 +131,11 @@ function transferSelect(c, base, run) {
       sel.append(g);
     }
   });
-  sel.addEventListener('change', () => {
-    const id = sel.value;
+  onPick(sel, (id) => {
     if (!id) return;
     const body = kinds.get(id) === 'operator' ? { operator_id: id } : { group_id: id };
     run(sel, () => api.post(`${base}/transfer`, body), t('action.transferred')).then(() => { sel.value = ''; });
-  });
+  }, { revert: () => { sel.value = ''; } });
   return sel;
 }
 
@@ -169,11 +166,10 @@ function tagsEditor(c, base, editable, run) {
       }
       add.disabled = add.options.length <= 1;
     }).catch(() => {});
-    add.addEventListener('change', () => {
-      const id = add.value;
+    onPick(add, (id) => {
       if (!id) return;
       run(add, () => api.post(`${base}/tags`, { tag_id: id }));
-    });
+    }, { revert: () => { add.value = ''; } });
     wrap.append(add);
   }
   return wrap;

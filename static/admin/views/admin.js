@@ -3,7 +3,7 @@
 
 import * as api from '../api.js';
 import * as store from '../store.js';
-import { h, shortTime } from '../dom.js';
+import { h, shortTime, onPick } from '../dom.js';
 import { t, tc } from '../i18n.js';
 import { toast, toastError } from '../toast.js';
 import { crudPage } from './crud.js';
@@ -166,11 +166,11 @@ function groups(el) {
       const add = h('select', { class: 'tag-add', 'aria-label': t('group.addMember', { group: g.name }), 'data-testid': 'member-add' },
         h('option', { value: '' }, `+ ${t('group.add')}`),
         candidates.map((op) => h('option', { value: op.id }, op.name)));
-      add.addEventListener('change', async () => {
-        if (!add.value) return;
+      onPick(add, async (id) => {
+        if (!id) return;
         add.disabled = true;
-        try { await api.put(`/groups/${g.id}/members/${add.value}`); await page.reload(); } catch (err) { toastError(err); add.disabled = false; }
-      });
+        try { await api.put(`/groups/${g.id}/members/${id}`); await page.reload(); } catch (err) { toastError(err); add.disabled = false; }
+      }, { revert: () => { add.value = ''; } });
       wrap.append(add);
     }
     return wrap;

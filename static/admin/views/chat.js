@@ -60,7 +60,7 @@ export function mountChat(el, id) {
     renderActions(actions, summary, { onSummary: (next) => store.upsert(next) });
     composer.setSummary(summary);
     contact.setSummary(summary);
-    document.title = `${summary.alias} · Switchboard`;
+    store.emit('title', summary.alias);
   }
 
   // ------------------------------------------------------------ read marks
@@ -134,6 +134,7 @@ export function mountChat(el, id) {
     disposed = true;
     clearTimeout(typingTimer);
     if (store.state.open?.id === id) store.state.open = null;
+    store.emit('title', null);
     document.removeEventListener('visibilitychange', onVisibility);
     window.removeEventListener('focus', onVisibility);
     offs.forEach((off) => off());

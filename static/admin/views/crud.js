@@ -95,7 +95,7 @@ export function crudPage(el, cfg) {
     }
     if (!wrap) {
       wrap = h('div', { class: 'field' },
-        h('label', { for: id }, f.label, f.required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null),
+        h('label', { for: id }, f.label),
         control,
         f.hint ? h('small', { class: 'hint' }, f.hint) : null);
     }
@@ -217,7 +217,7 @@ export function crudPage(el, cfg) {
         cfg.columns.map((c, i) => (i === 0
           ? h('th', { scope: 'row' }, c.cell(item))
           : h('td', {}, c.cell(item)))),
-        h('td', { class: 'row-actions' }, buttons));
+        h('td', { class: 'row-actions' }, h('div', { class: 'row-actions-inner' }, buttons)));
     }));
     empty.hidden = items.length > 0;
   }

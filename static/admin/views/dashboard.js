@@ -100,10 +100,10 @@ export function mountDashboard(el) {
       replace(statsBox,
         h('dl', { class: 'stat-grid' },
           stat(t('stats.total'), v.total ?? 0, 'stat-total'),
-          stat(t('status.pending'), v.by_status?.pending ?? 0),
-          stat(t('status.active'), v.by_status?.active ?? 0),
-          stat(t('status.resolved'), v.by_status?.resolved ?? 0),
-          stat(t('status.closed'), v.by_status?.closed ?? 0),
+          stat(tc('status.pending'), v.by_status?.pending ?? 0),
+          stat(tc('status.active'), v.by_status?.active ?? 0),
+          stat(tc('status.resolved'), v.by_status?.resolved ?? 0),
+          stat(tc('status.closed'), v.by_status?.closed ?? 0),
           stat(t('channel.web'), v.by_channel?.web ?? 0),
           stat(t('channel.telegram'), v.by_channel?.telegram ?? 0)),
         h('dl', { class: 'stat-grid' },
@@ -119,7 +119,7 @@ export function mountDashboard(el) {
   const offs = [
     store.on('convs', renderQueue),
     store.on('conversation-frame', refreshOps),
-    store.on('welcome', () => { loadOperators(); loadStats(); }),
+    store.on('welcome', ({ again }) => { if (again) { loadOperators(); loadStats(); } }),
   ];
   const timers = [
     setInterval(() => { renderQueue(); loadOperators(); }, OPERATORS_EVERY),

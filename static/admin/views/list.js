@@ -199,7 +199,7 @@ export function mountList(el, kind) {
     store.on('convs', schedule),
     store.on('names', schedule),
     store.on('tags', fillTags),
-    store.on('welcome', () => fetchPage(true)),
+    store.on('welcome', ({ again }) => { if (again) fetchPage(true); }),
     store.on('route', (r) => {
       activeId = r.view === 'chat' ? r.id : null;
       schedule();

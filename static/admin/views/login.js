@@ -2,7 +2,7 @@
 // in sessionStorage for the Authorization header and the socket's hello.
 
 import * as api from '../api.js';
-import { h, replace, select } from '../dom.js';
+import { h, replace, select, onPick } from '../dom.js';
 import { t, lang, languages, setLanguage } from '../i18n.js';
 
 export function showLogin(root, onSignedIn) {
@@ -50,7 +50,7 @@ export function showLogin(root, onSignedIn) {
 
   const langSel = select({ 'aria-label': t('lang.label'), class: 'lang-select' },
     languages.map((l) => [l.code, l.name]), lang);
-  langSel.addEventListener('change', () => setLanguage(langSel.value));
+  onPick(langSel, setLanguage, { revert: () => { langSel.value = lang; } });
 
   root.className = 'login-page';
   root.removeAttribute('aria-busy');
