@@ -53,6 +53,19 @@ async fn the_widget_script_is_served_with_its_type_and_revalidated_by_etag() {
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert!(again.bytes().await.unwrap().is_empty());
 
+    let gzipped = http
+        .get(server.url("/widget.js"))
+        .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&gzipped, reqwest::header::CONTENT_ENCODING).as_deref(),
+        Some("gzip")
+    );
+    let packed = gzipped.bytes().await.unwrap().len();
+    assert!(packed * 2 < body.len(), "{packed} of {} bytes", body.len());
+
     let stale = http
         .get(server.url("/widget.js"))
         .header(IF_NONE_MATCH, "\"0000\"")

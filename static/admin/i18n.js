@@ -194,6 +194,7 @@ const en = {
   'op.newPassword': 'New password',
   'op.newPasswordHint': 'Leave empty to keep the current one. Setting it signs them out.',
   'op.role': 'Role',
+  'op.roleTier': 'Role · tier',
   'op.tier': 'Tier',
   'op.tierHint': '1–3 (L1–L3)',
   'op.maxConcurrent': 'Max conversations',
@@ -207,7 +208,6 @@ const en = {
   'op.showDeleted': 'Show deleted operators',
   'op.restore': 'Restore',
   'op.restoreNamed': 'Restore {name}',
-  'op.revoke': 'Sign out everywhere',
   'op.revokeNamed': 'Sign {name} out everywhere',
   'op.revoked': '{n} sessions signed out.',
 
@@ -435,6 +435,7 @@ const ru = {
   'op.newPassword': 'Новый пароль',
   'op.newPasswordHint': 'Оставьте пустым, чтобы не менять. Смена пароля завершает сеансы.',
   'op.role': 'Роль',
+  'op.roleTier': 'Роль · линия',
   'op.tier': 'Линия',
   'op.tierHint': '1–3 (L1–L3)',
   'op.maxConcurrent': 'Макс. диалогов',
@@ -448,7 +449,6 @@ const ru = {
   'op.showDeleted': 'Показать удалённых',
   'op.restore': 'Восстановить',
   'op.restoreNamed': 'Восстановить: {name}',
-  'op.revoke': 'Завершить все сеансы',
   'op.revokeNamed': 'Завершить все сеансы: {name}',
   'op.revoked': 'Завершено сеансов: {n}.',
 

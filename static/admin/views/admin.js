@@ -52,15 +52,14 @@ function operators(el) {
     columns: [
       { label: t('op.name'), cell: (op) => [op.name, op.id === me.id ? h('span', { class: 'muted small' }, ` (${t('conv.you')})`) : null] },
       { label: t('op.email'), cell: (op) => op.email },
-      { label: t('op.role'), cell: (op) => tc(`role.${op.role}`) },
-      { label: t('op.tier'), cell: (op) => `L${op.tier}` },
+      { label: t('op.roleTier'), cell: (op) => h('span', { class: 'nowrap' }, `${tc(`role.${op.role}`)} · L${op.tier}`) },
       { label: t('op.capacity'), cell: (op) => `${op.load ?? 0} / ${op.max_concurrent}` },
       {
         label: t('op.status'),
         cell: (op) => (op.deleted
           ? h('span', { class: 'pill pill-deleted' }, t('op.deleted'))
-          : [h('span', { class: `presence-dot presence-${op.status}`, 'aria-hidden': 'true' }), tc(`presence.${op.status}`),
-            op.accepting ? null : h('span', { class: 'muted small' }, ` · ${t('op.notAccepting')}`)]),
+          : [h('span', { class: 'nowrap' }, h('span', { class: `presence-dot presence-${op.status}`, 'aria-hidden': 'true' }), tc(`presence.${op.status}`)),
+            op.accepting ? null : h('div', { class: 'muted small' }, t('op.notAccepting'))]),
       },
     ],
     fields: [
@@ -88,28 +87,29 @@ function operators(el) {
     canDelete: (op) => !op.deleted && op.id !== me.id,
     canEdit: (op) => !op.deleted,
     rowActions: (op, reload) => {
-      const out = [];
-      if (op.deleted) {
-        const restore = h('button', { type: 'button', class: 'btn btn-secondary btn-small', 'data-testid': 'restore', 'aria-label': t('op.restoreNamed', { name: op.name }) }, t('op.restore'));
-        restore.addEventListener('click', async () => {
-          try { await api.post(`/operators/${op.id}/restore`); await reload(); } catch (err) { toastError(err); }
-        });
-        out.push(restore);
-      } else if (op.id !== me.id) {
-        const revoke = h('button', { type: 'button', class: 'btn btn-link btn-small', 'aria-label': t('op.revokeNamed', { name: op.name }) }, t('op.revoke'));
-        revoke.addEventListener('click', async () => {
-          try {
-            const res = await api.post(`/operators/${op.id}/revoke-sessions`);
-            toast(t('op.revoked', { n: res?.revoked ?? 0 }), 'info');
-          } catch (err) { toastError(err); }
-        });
-        out.push(revoke);
-      }
-      return out;
+      if (!op.deleted) return [];
+      const restore = h('button', { type: 'button', class: 'btn btn-secondary btn-small', 'data-testid': 'restore', 'aria-label': t('op.restoreNamed', { name: op.name }) }, t('op.restore'));
+      restore.addEventListener('click', async () => {
+        try { await api.post(`/operators/${op.id}/restore`); await reload(); } catch (err) { toastError(err); }
+      });
+      return [restore];
+    },
+    formExtras: (op) => {
+      if (op.id === me.id) return null;
+      const revoke = h('button', { type: 'button', class: 'btn btn-secondary btn-small', 'data-testid': 'revoke-sessions' }, t('op.revokeNamed', { name: op.name }));
+      revoke.addEventListener('click', async () => {
+        try {
+          const res = await api.post(`/operators/${op.id}/revoke-sessions`);
+          toast(t('op.revoked', { n: res?.revoked ?? 0 }), 'info');
+        } catch (err) { toastError(err); }
+      });
+      return [h('hr'), revoke];
     },
   });
   toggle.addEventListener('change', () => { includeDeleted = toggle.checked; page.reload(); });
-  return page;
+  // Presence and load are live: refresh once this panel's own socket is in.
+  const off = store.on('welcome', () => page.reload());
+  return { reload: page.reload, dispose() { off(); page.dispose(); } };
 }
 
 // --------------------------------------------------------------------- groups

@@ -12,7 +12,8 @@ import { toast, toastError } from '../toast.js';
  *   fields[{name, label, type, options, required, mode, min, max, maxlength, pattern, hint,
  *           placeholder, value(item), default}],
  *   create(values), update(item, values), remove(item), canDelete(item), canEdit(item),
- *   rowActions(item, reload), itemName(item), toolbar (node), emptyText
+ *   rowActions(item, reload), formExtras(item) (nodes under the form while editing),
+ *   itemName(item), toolbar (node), emptyText
  */
 export function crudPage(el, cfg) {
   const key = cfg.key ?? ((item) => item.id);
@@ -28,8 +29,9 @@ export function crudPage(el, cfg) {
   const cancel = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'form-cancel' }, t('admin.cancel'));
   const controls = new Map(); // name → {field, control, wrap, get(), set(v)}
   const fieldsBox = h('div', { class: 'form-fields' });
+  const extras = h('div', { class: 'form-extras' });
   const form = h('form', { class: 'crud-form', novalidate: true, 'aria-labelledby': formTitle.id },
-    fieldsBox, formError, h('div', { class: 'form-actions' }, submit, cancel));
+    fieldsBox, formError, h('div', { class: 'form-actions' }, submit, cancel), extras);
 
   for (const f of cfg.fields) controls.set(f.name, makeControl(f));
   fieldsBox.append(...[...controls.values()].map((c) => c.wrap));
@@ -107,6 +109,7 @@ export function crudPage(el, cfg) {
     formTitle.textContent = item ? cfg.editTitle(item) : cfg.newTitle;
     submit.textContent = item ? t('admin.save') : t('admin.create');
     cancel.hidden = !item;
+    replace(extras, item && cfg.formExtras ? cfg.formExtras(item) : null);
     showError(null);
     for (const c of controls.values()) {
       const mode = c.field.mode;

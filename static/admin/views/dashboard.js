@@ -73,7 +73,7 @@ export function mountDashboard(el) {
         const ratio = op.max_concurrent > 0 ? Math.min(1, op.load / op.max_concurrent) : (op.load > 0 ? 1 : 0);
         return h('tr', { 'data-operator': op.id },
           h('th', { scope: 'row' }, op.name, h('span', { class: 'muted small' }, ` · ${t(`role.${op.role}`)}`)),
-          h('td', {}, h('span', { class: `presence-dot presence-${op.status}`, 'aria-hidden': 'true' }), tc(`presence.${op.status}`),
+          h('td', { class: 'nowrap' }, h('span', { class: `presence-dot presence-${op.status}`, 'aria-hidden': 'true' }), tc(`presence.${op.status}`),
             op.accepting === false ? h('span', { class: 'muted small' }, ` · ${t('op.notAccepting')}`) : null),
           h('td', {},
             h('span', { class: 'load-text' }, `${op.load} / ${op.max_concurrent}`),
@@ -119,7 +119,7 @@ export function mountDashboard(el) {
   const offs = [
     store.on('convs', renderQueue),
     store.on('conversation-frame', refreshOps),
-    store.on('welcome', ({ again }) => { if (again) { loadOperators(); loadStats(); } }),
+    store.on('welcome', () => { loadOperators(); loadStats(); }),
   ];
   const timers = [
     setInterval(() => { renderQueue(); loadOperators(); }, OPERATORS_EVERY),
