@@ -212,6 +212,22 @@ impl Priority {
     }
 }
 
+impl std::str::FromStr for Priority {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "low" => Ok(Priority::Low),
+            "medium" => Ok(Priority::Medium),
+            "high" => Ok(Priority::High),
+            "urgent" => Ok(Priority::Urgent),
+            other => Err(format!(
+                "unknown priority '{other}' (expected low, medium, high or urgent)"
+            )),
+        }
+    }
+}
+
 impl ToSql<SmallInt, Pg> for Priority {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
         <i16 as ToSql<SmallInt, Pg>>::to_sql(&self.as_i16(), &mut out.reborrow())

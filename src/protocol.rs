@@ -98,6 +98,10 @@ pub struct ConversationSummary {
     pub last_seq: i64,
     pub last_message_at: Option<DateTime<Utc>>,
     pub unanswered: i32,
+    /// The customer has read up to this seq.
+    pub visitor_read_seq: i64,
+    /// An operator has read up to this seq.
+    pub operator_read_seq: i64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -117,6 +121,8 @@ impl From<&WithAlias> for ConversationSummary {
             last_seq: row.last_seq,
             last_message_at: row.last_message_at,
             unanswered: row.unanswered,
+            visitor_read_seq: row.visitor_read_seq,
+            operator_read_seq: row.operator_read_seq,
             created_at: row.created_at,
         }
     }

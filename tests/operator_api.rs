@@ -441,3 +441,108 @@ async fn the_cli_adds_operators_who_can_log_in() {
     assert!(String::from_utf8_lossy(&bad_role.stderr).contains("overlord"));
     server.stop().await;
 }
+
+#[actix_rt::test]
+async fn lists_filter_by_priority_channel_and_tag() {
+    let server = TestServer::start().await;
+    let admin = server.add_operator("Ada", Role::Admin, 0).await;
+    let plain = server.open_widget(json!({})).await;
+    let urgent = server.open_widget(json!({})).await;
+    let tagged = server.open_widget(json!({})).await;
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/conversations/{}/priority", urgent.conversation_id),
+            &admin.token,
+            json!({"priority": "urgent"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, tag) = server
+        .post("/api/v1/tags", &admin.token, json!({"name": "refund"}))
+        .await;
+    assert_eq!(status, 201);
+    let tag_id = tag["id"].as_str().unwrap().to_owned();
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/conversations/{}/tags", tagged.conversation_id),
+            &admin.token,
+            json!({"tag_id": tag_id}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, page) = server
+        .get("/api/v1/conversations?priority=urgent", &admin.token)
+        .await;
+    assert_eq!(ids(&page), [urgent.conversation_id.clone()]);
+    let (_, page) = server
+        .get(&format!("/api/v1/conversations?tag={tag_id}"), &admin.token)
+        .await;
+    assert_eq!(ids(&page), [tagged.conversation_id.clone()]);
+    let (_, page) = server
+        .get(
+            "/api/v1/conversations?channel=web&priority=medium",
+            &admin.token,
+        )
+        .await;
+    assert_eq!(
+        ids(&page),
+        [
+            tagged.conversation_id.clone(),
+            plain.conversation_id.clone()
+        ]
+    );
+    let (_, page) = server
+        .get("/api/v1/conversations?channel=telegram", &admin.token)
+        .await;
+    assert_eq!(ids(&page), Vec::<String>::new());
+
+    for (query, field) in [
+        ("priority=huge", "priority"),
+        ("channel=fax", "channel"),
+        ("tag=not-a-uuid", "tag"),
+    ] {
+        let (status, body) = server
+            .get(&format!("/api/v1/conversations?{query}"), &admin.token)
+            .await;
+        assert_eq!(status, 422, "{query}");
+        assert_eq!(body["error"]["field"], field, "{query}");
+    }
+}
+
+#[actix_rt::test]
+async fn summaries_carry_how_far_each_side_has_read() {
+    let server = TestServer::start().await;
+    let admin = server.add_operator("Ada", Role::Admin, 0).await;
+    let widget = server.open_widget(json!({"message": "Hello"})).await;
+    let path = format!("/api/v1/conversations/{}", widget.conversation_id);
+    let (status, _) = server
+        .post(
+            &format!("{path}/messages"),
+            &admin.token,
+            json!({"client_id": "r1", "text": "Hi there"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, before) = server.get(&path, &admin.token).await;
+    assert_eq!(before["visitor_read_seq"], 0);
+    let (mut visitor, _) = server.visitor(&widget, None).await;
+    visitor.send(json!({"type": "read", "seq": 2})).await;
+    let (mut op, _) = server.operator_ws(&admin).await;
+    op.send(json!({"type": "read", "conversation_id": widget.conversation_id, "seq": 1}))
+        .await;
+    server
+        .eventually("both read marks show in the summary", || async {
+            let (_, now) = server.get(&path, &admin.token).await;
+            now["visitor_read_seq"] == 2 && now["operator_read_seq"] == 1
+        })
+        .await;
+}

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{assignments, contacts, conversations};
+use super::schema::{assignments, contacts, conversation_tags, conversations};
 use crate::domain::{Channel, ConversationStatus, Priority};
 use crate::ids::{ContactId, ConversationId, GroupId, OperatorId, TagId};
 
@@ -180,6 +180,10 @@ pub struct ListFilter {
     pub assignee: Option<OperatorId>,
     /// Only conversations with no assignee.
     pub unassigned: bool,
+    pub priority: Option<Priority>,
+    pub channel: Option<Channel>,
+    /// Only conversations carrying this tag.
+    pub tag: Option<TagId>,
 }
 
 /// Position after which the next page starts: newest first, ties broken by id.
@@ -217,6 +221,21 @@ pub async fn list(
     }
     if filter.unassigned {
         query = query.filter(conversations::assignee_id.is_null());
+    }
+    if let Some(priority) = filter.priority {
+        query = query.filter(conversations::priority.eq(priority));
+    }
+    if let Some(channel) = filter.channel {
+        query = query.filter(conversations::channel.eq(channel));
+    }
+    if let Some(tag) = filter.tag {
+        query = query.filter(
+            conversations::id.eq_any(
+                conversation_tags::table
+                    .filter(conversation_tags::tag_id.eq(tag))
+                    .select(conversation_tags::conversation_id),
+            ),
+        );
     }
     if let Some(c) = cursor {
         query = query.filter(

@@ -19,7 +19,7 @@ use crate::db::conversations::{self, ListCursor, ListFilter, Visibility};
 use crate::db::events::{self, EventRow};
 use crate::domain::{Author, ConversationStatus, EventKind};
 use crate::error::{ApiError, AppError, AppResult};
-use crate::ids::{ConversationId, OperatorId};
+use crate::ids::{ConversationId, OperatorId, TagId};
 use crate::protocol::ConversationSummary;
 
 fn visibility(op: &OperatorIdentity) -> Visibility {
@@ -51,6 +51,12 @@ pub struct ListQuery {
     pub status: Option<String>,
     /// An operator id, `me`, or `none` (waiting for an operator).
     pub assignee: Option<String>,
+    /// `low`, `medium`, `high` or `urgent`.
+    pub priority: Option<String>,
+    /// `web` or `telegram`.
+    pub channel: Option<String>,
+    /// A tag id: only conversations carrying that tag.
+    pub tag: Option<String>,
     /// The `next` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 100, default 50.
@@ -73,7 +79,7 @@ fn decode_cursor(raw: &str) -> AppResult<ListCursor> {
     })
 }
 
-/// `GET /api/v1/conversations?status=&assignee=&cursor=&limit=`
+/// `GET /api/v1/conversations?status=&assignee=&priority=&channel=&tag=&cursor=&limit=`
 #[utoipa::path(
     get,
     path = "/api/v1/conversations",
@@ -84,7 +90,7 @@ fn decode_cursor(raw: &str) -> AppResult<ListCursor> {
         (status = 200, description = "Newest first; agents see pending conversations and their own, supervisors and admins all. Pass `next` as `cursor`", body = Page<ConversationSummary>),
         (status = 400, description = "Malformed query string", body = ApiError),
         (status = 401, description = "Not signed in", body = ApiError),
-        (status = 422, description = "Invalid `status`, `assignee`, `cursor` or `limit`", body = ApiError),
+        (status = 422, description = "Invalid `status`, `assignee`, `priority`, `channel`, `tag`, `cursor` or `limit`", body = ApiError),
         (status = 503, description = "Storage unavailable; retry", body = ApiError),
     ),
     security(("bearer" = []))
@@ -120,6 +126,14 @@ pub async fn list(
             })?)
         }
     }
+    filter.priority = parse_param(&query.priority, "priority")?;
+    filter.channel = parse_param(&query.channel, "channel")?;
+    filter.tag = query
+        .tag
+        .as_deref()
+        .map(|t| t.parse::<TagId>())
+        .transpose()
+        .map_err(|_| AppError::invalid("tag", "tag must be a tag id"))?;
     let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let mut conn = state.pool.get().await?;
     let rows = conversations::list(
@@ -142,6 +156,18 @@ pub async fn list(
         .flatten();
     let items = conversations::summaries(&mut conn, &rows).await?;
     Ok(HttpResponse::Ok().json(Page { items, next }))
+}
+
+/// An optional query parameter of a `text_enum!` type; a wrong value is a 422 naming it.
+fn parse_param<T>(raw: &Option<String>, field: &str) -> AppResult<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    raw.as_deref()
+        .map(|v| v.parse::<T>())
+        .transpose()
+        .map_err(|e| AppError::invalid(field, e.to_string()))
 }
 
 /// Loads a conversation the operator may see: 404 if it does not exist, 403 if hidden.

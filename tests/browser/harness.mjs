@@ -266,3 +266,6 @@ export const widget = {
     return item;
   },
 };
+
+/** The WebSocket client the harness uses, for scripts outside this folder. */
+export { WebSocket };

@@ -165,6 +165,15 @@ pub struct QueuePosition {
 #[rtype(result = "()")]
 pub struct Flush;
 
+/// Write changed read marks to the snapshot (scheduled `READ_MARK_DELAY` after a change).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PersistReads;
+
+/// Read marks reach the database at most this long after they change, or sooner with the
+/// next event, so lists and reloaded panels show them; a burst of marks costs one write.
+const READ_MARK_DELAY: Duration = Duration::from_secs(2);
+
 /// Stop at once without persisting anything: what a crash looks like to everyone else.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -180,6 +189,8 @@ pub struct Conversation {
     /// Dropped with the actor, which is how subscribed sessions notice it is gone.
     alive: watch::Sender<()>,
     last_activity: Instant,
+    /// A `PersistReads` is on its way.
+    reads_scheduled: bool,
 }
 
 impl Conversation {
@@ -198,6 +209,7 @@ impl Conversation {
             visitors: HashMap::new(),
             alive: watch::channel(()).0,
             last_activity: Instant::now(),
+            reads_scheduled: false,
         }
     }
 
@@ -585,8 +597,12 @@ impl Handler<MarkRead> for Conversation {
     type Result = AtomicResponse<Self, AppResult<()>>;
 
     fn handle(&mut self, msg: MarkRead, ctx: &mut Context<Self>) -> Self::Result {
-        AtomicResponse::new(self.with_state(ctx, move |act, _ctx| {
+        AtomicResponse::new(self.with_state(ctx, move |act, ctx| {
             let result = act.mark_read(&msg);
+            if act.state.as_ref().is_some_and(|s| s.dirty) && !act.reads_scheduled {
+                act.reads_scheduled = true;
+                ctx.notify_later(PersistReads, READ_MARK_DELAY);
+            }
             Box::pin(fut::ready(result))
         }))
     }
@@ -751,17 +767,49 @@ impl Handler<QueuePosition> for Conversation {
     }
 }
 
-impl Handler<Flush> for Conversation {
-    type Result = AtomicResponse<Self, ()>;
-
-    fn handle(&mut self, _msg: Flush, _ctx: &mut Context<Self>) -> Self::Result {
-        let dirty = self.state.as_ref().filter(|s| s.dirty).map(|s| WriteJob {
+impl Conversation {
+    /// A snapshot-only write of what changed without an event (read marks), if anything did.
+    fn unsaved_snapshot(&self) -> Option<WriteJob> {
+        self.state.as_ref().filter(|s| s.dirty).map(|s| WriteJob {
             events: Vec::new(),
             snapshot: s.snap.clone(),
             assignment: None,
             audit: Vec::new(),
             tag: None,
-        });
+        })
+    }
+}
+
+impl Handler<PersistReads> for Conversation {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _msg: PersistReads, _ctx: &mut Context<Self>) -> Self::Result {
+        self.reads_scheduled = false;
+        let job = self.unsaved_snapshot();
+        let writer = self.deps.writer.clone();
+        AtomicResponse::new(Box::pin(
+            fut::wrap_future::<_, Self>(async move {
+                match job {
+                    Some(job) => writer.commit(job).await.is_ok(),
+                    None => false,
+                }
+            })
+            // Atomic: nothing changed the snapshot while it was being written. On failure it
+            // stays dirty and goes out with the next write or at stop.
+            .map(|stored, act, _ctx| {
+                if let (true, Some(state)) = (stored, act.state.as_mut()) {
+                    state.dirty = false;
+                }
+            }),
+        ))
+    }
+}
+
+impl Handler<Flush> for Conversation {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _msg: Flush, _ctx: &mut Context<Self>) -> Self::Result {
+        let dirty = self.unsaved_snapshot();
         let writer = self.deps.writer.clone();
         AtomicResponse::new(Box::pin(
             fut::wrap_future::<_, Self>(async move {

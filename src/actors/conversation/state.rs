@@ -56,6 +56,8 @@ impl State {
             last_seq: self.snap.last_seq,
             last_message_at: self.snap.last_message_at,
             unanswered: self.snap.unanswered,
+            visitor_read_seq: self.snap.visitor_read_seq,
+            operator_read_seq: self.snap.operator_read_seq,
             created_at: self.created_at,
         }
     }
