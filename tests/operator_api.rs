@@ -482,11 +482,11 @@ async fn lists_filter_by_priority_channel_and_tag() {
     let (_, page) = server
         .get("/api/v1/conversations?priority=urgent", &admin.token)
         .await;
-    assert_eq!(ids(&page), [urgent.conversation_id.clone()]);
+    assert_eq!(ids(&page), vec![urgent.conversation_id.clone()]);
     let (_, page) = server
         .get(&format!("/api/v1/conversations?tag={tag_id}"), &admin.token)
         .await;
-    assert_eq!(ids(&page), [tagged.conversation_id.clone()]);
+    assert_eq!(ids(&page), vec![tagged.conversation_id.clone()]);
     let (_, page) = server
         .get(
             "/api/v1/conversations?channel=web&priority=medium",
