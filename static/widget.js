@@ -783,6 +783,10 @@
   function typed() {
     autosize();
     if (!welcomed) return;
+    if (!ui.input.value.trim()) {
+      stopTyping();
+      return;
+    }
     const now = Date.now();
     if (now - typingSentAt > TYPING_REPEAT_MS) {
       typingSentAt = now;

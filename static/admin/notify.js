@@ -2,6 +2,7 @@
 // assigned to me. Permission is asked only from a click on "Enable notifications".
 
 import { t } from './i18n.js';
+import { toast } from './toast.js';
 
 let audio = null;
 
@@ -60,7 +61,21 @@ export async function requestNotifications() {
   }
 }
 
+let raised = 0;
+
+/**
+ * A conversation was just assigned to me: a notice in the page, the beep and, if allowed, a
+ * desktop notification. Each one is counted in `window.__sbNotifications` and on
+ * `<html data-notifications data-last-notification>`, so tests and scripts can see it.
+ */
 export function notifyAssigned(summary) {
+  raised += 1;
+  window.__sbNotifications = raised;
+  document.documentElement.dataset.notifications = String(raised);
+  document.documentElement.dataset.lastNotification = summary.id;
+  toast(t('notify.assigned.toast', { alias: summary.alias }), 'notice', {
+    action: { label: t('notify.open'), href: `#/c/${encodeURIComponent(summary.id)}` },
+  });
   beep();
   if (!notificationsSupported() || Notification.permission !== 'granted') return;
   try {

@@ -39,8 +39,10 @@ export const state = {
   convs: new Map(),
   /** id → unread customer messages */
   unread: new Map(),
-  /** id → highest seq the customer has read (from `read` frames) */
+  /** id → highest seq the customer has read (`read` frames and summaries' `visitor_read_seq`) */
   visitorRead: new Map(),
+  /** Conversations assigned to me since the panel loaded, not opened yet (a "New" mark). */
+  fresh: new Set(),
   /** operator id → name, from lists and from system events */
   names: new Map(),
   /** client_id → {conversation_id, kind, text, status: 'pending'|'failed', tries, sentAt} */
@@ -99,12 +101,22 @@ export function upsert(summaries, { fromFrame = false } = {}) {
         next.last_message_at = prev.last_message_at;
       }
     }
+    if (prev) {
+      next.visitor_read_seq = Math.max(prev.visitor_read_seq ?? 0, s.visitor_read_seq ?? 0);
+      next.operator_read_seq = Math.max(prev.operator_read_seq ?? 0, s.operator_read_seq ?? 0);
+    }
     state.convs.set(s.id, next);
-    if (!state.unread.has(s.id) || (prev && next.last_seq > prev.last_seq)) {
+    noteVisitorRead(s.id, next.visitor_read_seq);
+    // Without a position of my own, the shared operator mark decides: re-estimate when it moves.
+    const sharedMoved = readSeqs[s.id] === undefined && prev
+      && (next.operator_read_seq ?? 0) > (prev.operator_read_seq ?? 0);
+    if (!state.unread.has(s.id) || (prev && next.last_seq > prev.last_seq) || sharedMoved) {
       state.unread.set(s.id, estimateUnread(next));
     }
+    if (next.assignee !== state.me?.id || !isOpen(next)) state.fresh.delete(s.id);
     if (fromFrame && state.me && next.assignee === state.me.id && prev?.assignee !== state.me.id
         && (next.status === 'active' || next.status === 'pending') && !selfTaken(s.id)) {
+      if (state.open?.id !== s.id) state.fresh.add(s.id);
       notifyAssigned(next);
     }
     emit('conv', next);
@@ -125,8 +137,24 @@ function selfTaken(id) {
   return at !== undefined && Date.now() - at < 10000;
 }
 
+/** Remembers how far the customer has read (only ever forward); emits `seen` when it moves. */
+function noteVisitorRead(id, seq) {
+  if (!seq) return;
+  const prev = state.visitorRead.get(id) ?? 0;
+  if (seq <= prev) return;
+  state.visitorRead.set(id, seq);
+  emit('seen', { conversation_id: id, seq });
+}
+
+/** How far I have read: my own position in this browser, else the one shared by operators. */
+function readPosition(c) {
+  const mine = readSeqs[c.id];
+  if (mine !== undefined) return mine;
+  return c.operator_read_seq > 0 ? c.operator_read_seq : undefined;
+}
+
 function estimateUnread(c) {
-  const read = readSeqs[c.id];
+  const read = readPosition(c);
   if (state.open?.id === c.id && document.visibilityState === 'visible') return 0;
   const unanswered = c.unanswered ?? 0;
   if (read === undefined) return unanswered;
@@ -171,7 +199,8 @@ export function counts() {
 /** Marks the conversation read up to `seq` locally and tells the server. */
 export function markRead(id, seq) {
   if (!seq) return;
-  const had = state.unread.get(id);
+  const wasFresh = state.fresh.delete(id);
+  const had = state.unread.get(id) || wasFresh;
   state.unread.set(id, 0);
   if ((readSeqs[id] ?? 0) < seq) {
     readSeqs[id] = seq;
@@ -230,13 +259,7 @@ function handleFrame(frame) {
     case 'event': onEvent(frame); break;
     case 'ack': onAck(frame); break;
     case 'typing': emit('typing', frame); break;
-    case 'read':
-      if (frame.author === 'visitor') {
-        const prev = state.visitorRead.get(frame.conversation_id) ?? 0;
-        state.visitorRead.set(frame.conversation_id, Math.max(prev, frame.seq));
-      }
-      emit('read', frame);
-      break;
+    case 'read': onRead(frame); break;
     case 'presence':
       state.presence = frame.status;
       emit('presence', frame.status);
@@ -277,6 +300,23 @@ function onWelcome(frame) {
     if (item.status === 'pending') transmit(clientId, item);
   }
   emit('welcome', { again });
+}
+
+function onRead(frame) {
+  const id = frame.conversation_id;
+  const c = state.convs.get(id);
+  if (frame.author === 'visitor') {
+    if (c) c.visitor_read_seq = Math.max(c.visitor_read_seq ?? 0, frame.seq);
+    noteVisitorRead(id, frame.seq);
+  } else if (frame.author === 'operator' && c && frame.seq > (c.operator_read_seq ?? 0)) {
+    c.operator_read_seq = frame.seq;
+    if (readSeqs[id] === undefined) {
+      const before = unreadOf(id);
+      state.unread.set(id, estimateUnread(c));
+      if (unreadOf(id) !== before) emit('convs');
+    }
+  }
+  emit('read', frame);
 }
 
 function onEvent(ev) {
@@ -460,6 +500,7 @@ export function signOut() {
   state.convs.clear();
   state.unread.clear();
   state.visitorRead.clear();
+  state.fresh.clear();
   state.outbox.clear();
   state.open = null;
   state.tags = state.groups = state.canned = null;

@@ -1,33 +1,44 @@
 // The conversation lists: queue (waiting), mine (assigned to me) and all (supervisors).
-// Rows come from the store, which the socket keeps live; HTTP pages fill in what the socket's
-// welcome does not carry (resolved and closed conversations, older pages).
+// Status, priority, channel and tag filters go to the server (`GET /conversations?…`), and so
+// does paging (`next` keeps the filters). The list shows what the server returned for the
+// current filters plus what live `conversation` frames make match; a conversation whose new
+// summary stops matching leaves it.
 
 import * as api from '../api.js';
 import * as store from '../store.js';
 import { h, replace, select, pill, timeEl } from '../dom.js';
 import { t, tc } from '../i18n.js';
-import { toastError } from '../toast.js';
+import { toast, toastError } from '../toast.js';
 import { assigneeLabel } from './names.js';
 
 const STATUSES = ['pending', 'active', 'resolved', 'closed'];
 const PRIORITIES = ['urgent', 'high', 'medium', 'low'];
 const CHANNELS = ['web', 'telegram'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const NO_FILTERS = { status: '', priority: '', tag: '', channel: '' };
 
 function loadFilters(kind) {
-  try {
-    return { status: '', priority: '', tag: '', channel: '', ...JSON.parse(sessionStorage.getItem(`sb.filters.${kind}`) || '{}') };
-  } catch {
-    return { status: '', priority: '', tag: '', channel: '' };
-  }
+  let saved = {};
+  try { saved = JSON.parse(sessionStorage.getItem(`sb.filters.${kind}`) || '{}') || {}; } catch { saved = {}; }
+  const f = { ...NO_FILTERS, ...saved };
+  // Anything this version would not send (an older panel kept tag names here) is dropped.
+  if (!['', 'all', ...STATUSES].includes(f.status)) f.status = '';
+  if (!PRIORITIES.includes(f.priority)) f.priority = '';
+  if (!CHANNELS.includes(f.channel)) f.channel = '';
+  if (!UUID.test(f.tag)) f.tag = '';
+  if (kind === 'queue') f.status = '';
+  return f;
 }
 
 export function mountList(el, kind) {
   const filters = loadFilters(kind);
-  if (kind === 'queue') filters.status = '';
   let activeId = null;
-  let next = null; // cursor of the next HTTP page for the current status filter
+  let next = null; // cursor of the next HTTP page for the current filters
   let loading = false;
+  let generation = 0; // bumped on every filter change: answers to older queries are dropped
   let disposed = false;
+  /** Ids listed for the current filters: the server's pages plus live joins. */
+  const members = new Set();
 
   const title = h('h1', { class: 'pane-title' }, t(`nav.${kind}`));
   const count = h('span', { class: 'pane-count', 'aria-live': 'polite' });
@@ -41,98 +52,172 @@ export function mountList(el, kind) {
   const tagSel = select({ 'data-testid': 'filter-tag', 'aria-label': t('filter.tag') }, [['', t('filter.anyTag')]], '');
   const channelSel = select({ 'data-testid': 'filter-channel', 'aria-label': t('filter.channel') },
     [['', t('filter.anyChannel')], ...CHANNELS.map((c) => [c, t(`channel.${c}`)])], filters.channel);
+  const selects = { status: statusSel, priority: prioritySel, tag: tagSel, channel: channelSel };
 
   const list = h('ul', { class: 'conv-list', 'aria-label': t(`nav.${kind}`) });
-  const empty = h('p', { class: 'empty', hidden: true }, t('list.empty'));
+  const emptyText = h('span', {}, t('list.empty'));
+  const clearBtn = h('button', { type: 'button', class: 'btn btn-secondary btn-small', 'data-testid': 'clear-filters', hidden: true }, t('list.clearFilters'));
+  const empty = h('div', { class: 'empty', hidden: true, 'data-testid': 'list-empty' }, h('p', {}, emptyText), clearBtn);
   const more = h('button', { type: 'button', class: 'btn btn-secondary btn-block', hidden: true, 'data-testid': 'load-more' }, t('list.more'));
   const status = h('p', { class: 'muted small', role: 'status' });
 
-  replace(el, h('div', { class: 'list-view', 'data-list': kind },
+  const view = h('div', { class: 'list-view', 'data-list': kind, 'data-loading': 'true' },
     h('header', { class: 'pane-head' }, title, count),
     h('div', { class: 'filters', role: 'group', 'aria-label': t('filter.label') },
       statusSel, prioritySel, tagSel, channelSel),
     status,
-    list, empty, more));
+    list, empty, more);
+  replace(el, view);
+
+  // ------------------------------------------------------------ filters
+
+  /** Tag names by id, once the tags are loaded (summaries carry tag names). */
+  let tagNames = null;
 
   const fillTags = (tags) => {
+    tagNames = new Map(tags.map((tag) => [tag.id, tag.name]));
     const current = filters.tag;
     replace(tagSel, h('option', { value: '' }, t('filter.anyTag')),
-      tags.map((tag) => h('option', { value: tag.name }, tag.name)));
-    if (current && !tags.some((x) => x.name === current)) tagSel.append(h('option', { value: current }, current));
+      tags.map((tag) => h('option', { value: tag.id }, tag.name)));
+    if (current && !tagNames.has(current)) {
+      // Deleted since it was chosen: nothing carries it any more.
+      tagSel.append(h('option', { value: current }, '—'));
+    }
     tagSel.value = current;
+    absorbStore();
+    schedule();
   };
   store.loadTags().then(fillTags).catch(() => {});
 
   const saveFilters = () => sessionStorage.setItem(`sb.filters.${kind}`, JSON.stringify(filters));
+  const filtered = () => Boolean(filters.priority || filters.tag || filters.channel || (filters.status && kind !== 'queue'));
 
-  const onFilter = (sel, key, refetch) => sel.addEventListener('change', () => {
-    filters[key] = sel.value;
+  function setFilters(changes) {
+    Object.assign(filters, changes);
+    for (const [key, sel] of Object.entries(selects)) if (sel.value !== filters[key]) sel.value = filters[key];
     saveFilters();
-    if (refetch) fetchPage(true);
-    render();
+    refresh();
+  }
+
+  for (const [key, sel] of Object.entries(selects)) {
+    sel.addEventListener('change', () => setFilters({ [key]: sel.value }));
+  }
+  clearBtn.addEventListener('click', () => {
+    setFilters({ ...NO_FILTERS });
+    statusSel.focus();
   });
-  onFilter(statusSel, 'status', true);
-  onFilter(prioritySel, 'priority', false);
-  onFilter(tagSel, 'tag', false);
-  onFilter(channelSel, 'channel', false);
+
+  /** After a filter change: start over from the server's first page. */
+  function refresh() {
+    generation += 1;
+    members.clear();
+    next = null;
+    more.hidden = true;
+    absorbStore();
+    render();
+    fetchPage(true);
+  }
 
   // ------------------------------------------------------------ data
 
-  /** The HTTP queries behind the current list and status filter. */
+  /** The HTTP queries behind the current list and filters. */
   function queries() {
     const s = filters.status;
-    const mine = kind === 'mine' ? { assignee: 'me' } : {};
-    if (kind === 'queue') return [{ status: 'pending' }];
-    if (s === '') return kind === 'mine' ? [{ status: 'active', ...mine }, { status: 'pending', ...mine }] : [{ status: 'pending' }, { status: 'active' }];
-    if (s === 'all') return [{ ...mine }];
-    return [{ status: s, ...mine }];
+    const common = {
+      ...(kind === 'mine' ? { assignee: 'me' } : {}),
+      priority: filters.priority || undefined,
+      channel: filters.channel || undefined,
+      tag: filters.tag || undefined,
+    };
+    if (kind === 'queue') return [{ status: 'pending', ...common }];
+    if (s === '') return [{ status: 'pending', ...common }, { status: 'active', ...common }];
+    if (s === 'all') return [common];
+    return [{ status: s, ...common }];
+  }
+
+  /** Open conversations are all in the store (the socket's welcome lists them). */
+  const openOnly = () => kind === 'queue' || filters.status === '' || filters.status === 'pending' || filters.status === 'active';
+
+  /** For open lists, everything the store knows to match joins at once (no empty flash). */
+  function absorbStore() {
+    if (!openOnly()) return;
+    for (const c of store.listOf(kind)) if (matches(c) === true) members.add(c.id);
   }
 
   async function fetchPage(reset) {
     if (loading && !reset) return;
+    const gen = generation;
     loading = true;
     more.disabled = true;
+    view.dataset.loading = 'true';
     status.textContent = t('list.loading');
+    if (reset) empty.hidden = true;
     try {
       const qs = queries();
-      if (reset) next = null;
-      if (qs.length > 1 || kind === 'queue' || filters.status === '') {
+      let items;
+      let cursor = null;
+      if (qs.length > 1 || kind === 'queue') {
         // Open conversations: few enough to take every page.
         const pages = await Promise.all(qs.map((q) => api.getAllPages('/conversations', q, 500)));
-        if (disposed) return;
-        store.upsert(pages.flat());
-        next = null;
+        items = pages.flat();
       } else {
         const page = await api.get('/conversations', { ...qs[0], limit: 50, cursor: reset ? undefined : next });
-        if (disposed) return;
-        store.upsert(page.items ?? []);
-        next = page.next ?? null;
+        items = page.items ?? [];
+        cursor = page.next ?? null;
       }
+      if (disposed || gen !== generation) return;
+      for (const c of items) members.add(c.id);
+      next = cursor;
+      store.upsert(items);
       status.textContent = '';
     } catch (err) {
-      if (!disposed) {
-        status.textContent = '';
-        toastError(err);
+      if (disposed || gen !== generation) return;
+      status.textContent = '';
+      if (err.status === 422 && err.field && Object.hasOwn(filters, err.field) && filters[err.field]) {
+        // A value the server does not accept (say, a tag deleted meanwhile): drop that filter.
+        toast(t('list.badFilter', { field: t(`filter.${err.field}`), message: err.message }), 'error');
+        loading = false;
+        setFilters({ [err.field]: '' });
+        return;
       }
+      toastError(err);
     } finally {
-      loading = false;
-      more.disabled = false;
-      more.hidden = !next;
+      if (!disposed && gen === generation) {
+        loading = false;
+        more.disabled = false;
+        more.hidden = !next;
+        delete view.dataset.loading;
+        schedule();
+      }
     }
   }
   more.addEventListener('click', () => fetchPage(false));
 
   // ---------------------------------------------------------- render
 
+  /** Whether a summary matches the list and its filters: true, false, or null (not known yet). */
   function matches(c) {
     const s = filters.status;
     if (kind === 'queue') { if (c.status !== 'pending') return false; }
     else if (s === '') { if (!store.isOpen(c)) return false; }
     else if (s !== 'all' && c.status !== s) return false;
+    if (kind === 'mine' && c.assignee !== store.state.me?.id) return false;
     if (filters.priority && c.priority !== filters.priority) return false;
     if (filters.channel && c.channel !== filters.channel) return false;
-    if (filters.tag && !(c.tags ?? []).includes(filters.tag)) return false;
+    if (filters.tag) {
+      if (!tagNames) return null;
+      const name = tagNames.get(filters.tag);
+      if (name === undefined || !(c.tags ?? []).includes(name)) return false;
+    }
     return true;
+  }
+
+  /** A changed summary (live frame, an action's answer, a page): it joins or leaves. */
+  function onConv(c) {
+    const m = matches(c);
+    if (m === true) members.add(c.id);
+    else if (m === false) members.delete(c.id);
+    schedule();
   }
 
   function sorted(items) {
@@ -157,6 +242,7 @@ export function mountList(el, kind) {
     },
     h('div', { class: 'conv-line' },
       h('span', { class: 'conv-alias' }, c.alias),
+      store.state.fresh.has(c.id) ? h('span', { class: 'new-chip', 'data-testid': 'new-assigned', title: t('list.newTitle') }, t('list.new')) : null,
       unread ? h('span', { class: 'unread', 'data-testid': 'unread', 'aria-label': t('list.unread', { n: unread }), title: t('list.unread', { n: unread }) }, String(unread)) : null,
       timeEl(c.last_message_at ?? c.created_at, 'conv-time')),
     h('div', { class: 'conv-line conv-sub' },
@@ -175,11 +261,20 @@ export function mountList(el, kind) {
   function render() {
     frame = 0;
     if (disposed) return;
-    const items = sorted(store.listOf(kind).filter(matches));
+    const items = [];
+    for (const id of members) {
+      const c = store.conv(id);
+      if (c && matches(c) !== false) items.push(c);
+      else if (!c) members.delete(id); // dropped from the store (taken by someone else while away)
+    }
+    sorted(items);
     const focusedId = document.activeElement?.closest?.('[data-testid="conv-item"]')?.dataset.id;
     replace(list, items.map(row));
     if (focusedId) list.querySelector(`[data-id="${CSS.escape(focusedId)}"]`)?.focus({ preventScroll: true });
-    empty.hidden = items.length > 0;
+    const isFiltered = filtered();
+    emptyText.textContent = isFiltered ? t('list.emptyFiltered') : t('list.empty');
+    clearBtn.hidden = !isFiltered;
+    empty.hidden = items.length > 0 || loading;
     count.textContent = String(items.length);
     count.setAttribute('aria-label', t('list.count', { n: items.length }));
   }
@@ -196,10 +291,16 @@ export function mountList(el, kind) {
   });
 
   const offs = [
+    store.on('conv', onConv),
     store.on('convs', schedule),
     store.on('names', schedule),
     store.on('tags', fillTags),
-    store.on('welcome', ({ again }) => { if (again) fetchPage(true); }),
+    store.on('welcome', ({ again }) => {
+      // Back after a reconnect: the store may have dropped or gained open conversations.
+      absorbStore();
+      schedule();
+      if (again && !loading) fetchPage(true);
+    }),
     store.on('route', (r) => {
       activeId = r.view === 'chat' ? r.id : null;
       schedule();
@@ -209,6 +310,7 @@ export function mountList(el, kind) {
     store.loadOperators().then(schedule).catch(() => {});
   }
 
+  absorbStore();
   render();
   fetchPage(true);
 

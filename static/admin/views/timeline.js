@@ -1,5 +1,6 @@
 // The chat history: events in seq order (deduplicated by seq), paging upward, messages
-// pending until their ack, and "Seen" marks from the customer's read frames.
+// pending until their ack, and "Seen" marks from how far the customer has read (live `read`
+// frames, and the summaries' `visitor_read_seq`, so the marks survive a reload).
 
 import * as api from '../api.js';
 import * as store from '../store.js';
@@ -199,10 +200,9 @@ export function createTimeline(conversationId) {
     if (stick && loadedOnce) toBottom();
   }
 
-  function onRead(frame) {
-    if (frame.conversation_id !== conversationId || frame.author !== 'visitor') return;
-    if (frame.seq <= seenUpTo) return;
-    seenUpTo = frame.seq;
+  function onSeen({ conversation_id: id, seq }) {
+    if (id !== conversationId || seq <= seenUpTo) return;
+    seenUpTo = seq;
     for (const node of bySeq.values()) markSeen(node);
   }
 
@@ -210,7 +210,7 @@ export function createTimeline(conversationId) {
     store.on('event', onEvent),
     store.on('ack', onAck),
     store.on('outbox', ({ clientId, item }) => showPending(clientId, item)),
-    store.on('read', onRead),
+    store.on('seen', onSeen),
   ];
 
   return {
