@@ -160,6 +160,10 @@ pub enum VisitorOut<'a> {
         name: &'a str,
         text: &'a str,
         at: DateTime<Utc>,
+        /// System events only: what happened (`assigned`, `resolved`, …), so that a client
+        /// can word it in its own language.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        action: Option<&'a str>,
     },
     Typing {
         author: Author,

@@ -58,6 +58,15 @@
       rated: 'Thank you for your feedback!',
       newChat: 'Start a new conversation',
       unread: (n) => `${n} unread`,
+      // System events, by the action the server reports; unknown ones keep the server's text.
+      system: {
+        assigned: 'An operator joined the conversation',
+        transferred: 'You were transferred to another team',
+        unassigned: 'Your conversation is waiting for the next operator',
+        resolved: 'The conversation was resolved',
+        reopened: 'The conversation was reopened',
+        closed: 'The conversation was closed',
+      },
       errors: {
         too_long: 'This message is too long.',
         rate_limited: 'You are sending messages too fast; retrying shortly.',
@@ -102,6 +111,14 @@
       rated: 'Спасибо за отзыв!',
       newChat: 'Начать новое обращение',
       unread: (n) => `Непрочитанных: ${n}`,
+      system: {
+        assigned: 'Оператор подключился к разговору',
+        transferred: 'Вас перевели в другой отдел',
+        unassigned: 'Ваше обращение ждёт следующего оператора',
+        resolved: 'Обращение решено',
+        reopened: 'Обращение снова открыто',
+        closed: 'Обращение закрыто',
+      },
       errors: {
         too_long: 'Сообщение слишком длинное.',
         rate_limited: 'Вы отправляете сообщения слишком часто; повторим чуть позже.',
@@ -374,7 +391,8 @@
   function showEvent(ev) {
     if (shown.has(ev.seq)) return;
     const mine = ev.author === 'visitor';
-    const item = messageElement({ mine, author: ev.author, name: ev.name, text: ev.text, at: ev.at });
+    const text = (ev.kind === 'system' && t.system[ev.action]) || ev.text;
+    const item = messageElement({ mine, author: ev.author, name: ev.name, text, at: ev.at });
     item.dataset.seq = String(ev.seq);
     item.dataset.kind = ev.kind;
     if (mine) setMessageState(item, ev.seq <= operatorReadSeq ? 'read' : 'sent');

@@ -37,3 +37,8 @@ fn widget_in_chromium() {
 fn operator_panel_in_chromium() {
     run("panel.test.mjs");
 }
+
+#[test]
+fn panel_lists_in_chromium() {
+    run("panel-lists.test.mjs");
+}

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{client_ip, AppState};
-use crate::actors::conversation::{self, visible_to_visitor, visitor_facing_name, OpenRequest};
+use crate::actors::conversation::{
+    self, system_action, visible_to_visitor, visitor_facing_name, OpenRequest,
+};
 use crate::auth::hash_token;
 use crate::db::{events, sessions};
 use crate::domain::{Author, Channel, ConversationStatus, EventKind};
@@ -187,6 +189,10 @@ pub struct VisitorEvent {
     pub name: String,
     pub text: String,
     pub at: DateTime<Utc>,
+    /// System events only: what happened (`assigned`, `transferred`, `unassigned`,
+    /// `resolved`, `closed`, `reopened`), for wording it in the visitor's language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 /// One page of a list, in the order the endpoint names.
@@ -254,6 +260,7 @@ pub async fn events(
             name: visitor_facing_name(&state.config, e),
             text: e.body.clone(),
             at: e.created_at,
+            action: system_action(e).map(str::to_owned),
         })
         .collect();
     Ok(HttpResponse::Ok().json(Page { items, next }))

@@ -193,6 +193,12 @@ describe('visitor widget', () => {
     const item = await widget.sent(phone, 'Здравствуйте, где мой заказ?');
     assert.match(await item.innerText(), /Отправлено/);
     await phone.locator('[data-testid="status"]', { hasText: 'Ожидаем оператора' }).waitFor();
+    // System events are worded in the visitor's language too.
+    const [conv] = (await server.api('GET', '/api/v1/conversations?status=pending', { token: operator.token })).body.items;
+    assert.equal((await server.api('POST', `/api/v1/conversations/${conv.id}/take`, { token: operator.token })).status, 200);
+    await msg(phone, 'Оператор подключился к разговору').waitFor();
+    await phone.locator('[data-testid="status"]', { hasText: 'Вы в чате с поддержкой' }).waitFor();
+    assert.doesNotMatch(await phone.locator('[data-testid="log"]').innerText(), /An operator joined/);
     await screenshot(phone, 'widget-phone-ru');
     assert.deepEqual(phone.problems, []);
     await phone.context().close();

@@ -38,6 +38,27 @@ pub fn visitor_facing_name(config: &Config, event: &EventRow) -> String {
     }
 }
 
+/// What a system event reports (`data.action`), for clients that word it themselves.
+pub fn system_action(event: &EventRow) -> Option<&str> {
+    event
+        .data
+        .as_ref()
+        .and_then(|d| d.get("action"))
+        .and_then(|a| a.as_str())
+}
+
+pub(super) fn visitor_event_frame(config: &Config, event: &EventRow) -> bytestring::ByteString {
+    encode(&VisitorOut::Event {
+        seq: event.seq,
+        kind: event.kind,
+        author: event.author,
+        name: &visitor_facing_name(config, event),
+        text: &event.body,
+        at: event.created_at,
+        action: system_action(event),
+    })
+}
+
 pub(super) fn operator_event_frame(event: &EventRow) -> bytestring::ByteString {
     encode(&OperatorOut::Event {
         conversation_id: event.conversation_id,

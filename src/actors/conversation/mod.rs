@@ -33,8 +33,8 @@ use crate::ids::{ContactId, ConversationId, SessionId};
 use crate::protocol::{encode, ConversationSummary, OperatorOut, VisitorOut};
 
 pub use actions::{Action, Unassigned};
-use fanout::{operator_event_frame, send_ack};
-pub use fanout::{visible_to_visitor, visitor_facing_name};
+use fanout::{operator_event_frame, send_ack, visitor_event_frame};
+pub use fanout::{system_action, visible_to_visitor, visitor_facing_name};
 pub use open::{open, OpenRequest, Opened};
 use state::{load_state, Plan, State};
 
@@ -345,14 +345,7 @@ impl Conversation {
             return;
         };
         if visible_to_visitor(event) {
-            let frame = encode(&VisitorOut::Event {
-                seq: event.seq,
-                kind: event.kind,
-                author: event.author,
-                name: &self.visitor_facing_name(event),
-                text: &event.body,
-                at: event.created_at,
-            });
+            let frame = visitor_event_frame(&self.deps.config, event);
             self.push_visitors(frame, Some(event.seq));
         }
         self.deps.router.do_send(Publish {
@@ -362,10 +355,6 @@ impl Conversation {
             frame: operator_event_frame(event),
             seq: Some(event.seq),
         });
-    }
-
-    fn visitor_facing_name(&self, event: &EventRow) -> String {
-        visitor_facing_name(&self.deps.config, event)
     }
 
     fn state(&self) -> AppResult<&State> {
@@ -480,16 +469,8 @@ impl Handler<Join> for Conversation {
                         });
                     }
                     for event in replay.iter().filter(|e| visible_to_visitor(e)) {
-                        let frame = encode(&VisitorOut::Event {
-                            seq: event.seq,
-                            kind: event.kind,
-                            author: event.author,
-                            name: &act.visitor_facing_name(event),
-                            text: &event.body,
-                            at: event.created_at,
-                        });
                         msg.recipient.do_send(VisitorPush {
-                            frame,
+                            frame: visitor_event_frame(&act.deps.config, event),
                             seq: Some(event.seq),
                         });
                     }
