@@ -118,6 +118,15 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
             .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("switchboard::http"))
             .configure(|cfg| http::configure(cfg, max_body))
     })
+    // Small frames (typing, acks, events) go out at once: with Nagle's algorithm a frame that
+    // follows another unacknowledged one waits for the client's delayed ACK (up to 40 ms).
+    .on_connect(|conn, _ext| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        }
+    })
     .workers(config.workers.max(1))
     .shutdown_timeout(config.shutdown_timeout_secs)
     .disable_signals()

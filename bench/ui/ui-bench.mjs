@@ -16,7 +16,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
-import { Server, OperatorSocket, WebSocket, eventually, launchBrowser, newPage, widget } from '../../tests/browser/harness.mjs';
+import { Server, OperatorSocket, WebSocket, eventually, launchBrowser, newPage, signIn, widget } from '../../tests/browser/harness.mjs';
 
 const ROUNDS = Number(process.env.BENCH_UI_ROUNDS || 60);
 const CONVERSATIONS = Number(process.env.BENCH_UI_CONVERSATIONS || 500);
@@ -41,13 +41,6 @@ async function heapUsed(page) {
   return metrics.find((m) => m.name === 'JSHeapUsedSize').value;
 }
 
-async function signIn(page, server, op) {
-  await page.goto(`${server.url}/admin`);
-  await page.locator('#login-email').fill(op.email);
-  await page.locator('#login-password').fill(op.password);
-  await page.locator('#login-password').press('Enter');
-  await page.locator('[data-testid="me"]').waitFor();
-}
 
 /** Records, in the page, when each text first appears in an element matching `selector`. */
 async function watchTexts(page, selector) {
@@ -215,7 +208,13 @@ async function widgetWeight(browser, server) {
   return { withWidget, without, heapWith, heapWithout, rawBytes, gzBytes };
 }
 
-const server = await Server.start({ SWITCHBOARD_SESSIONS_PER_IP_PER_MIN: '100000', SWITCHBOARD_LOGINS_PER_IP_PER_MIN: '10000' });
+// Rate limits off: one visitor sends a message every ~60 ms here.
+const server = await Server.start({
+  SWITCHBOARD_SESSIONS_PER_IP_PER_MIN: '100000',
+  SWITCHBOARD_LOGINS_PER_IP_PER_MIN: '10000',
+  SWITCHBOARD_VISITOR_MESSAGES_PER_SEC: '10000',
+  SWITCHBOARD_VISITOR_BURST: '10000',
+});
 const browser = await launchBrowser();
 try {
   const op = await server.addOperator({ email: 'bench@example.com', name: 'Bench Operator', role: 'admin', maxConcurrent: 0 });

@@ -267,5 +267,14 @@ export const widget = {
   },
 };
 
+/** Signs an operator in to the panel through its login form. */
+export async function signIn(page, server, operator) {
+  await page.goto(`${server.url}/admin`);
+  await page.locator('#login-email').fill(operator.email);
+  await page.locator('#login-password').fill(operator.password);
+  await page.locator('#login-password').press('Enter');
+  await page.locator('[data-testid="me"]', { hasText: operator.name }).waitFor();
+}
+
 /** The WebSocket client the harness uses, for scripts outside this folder. */
 export { WebSocket };

@@ -6,18 +6,11 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, eventually, launchBrowser, newPage, screenshot, widget } from './harness.mjs';
+import { Server, eventually, launchBrowser, newPage, screenshot, signIn, widget } from './harness.mjs';
 
 const event = (page, text) => page.locator('[data-testid="event"]', { hasText: text });
 const item = (page, id) => page.locator(`[data-testid="conv-item"][data-id="${id}"]`);
 
-async function signIn(page, server, operator) {
-  await page.goto(`${server.url}/admin`);
-  await page.locator('#login-email').fill(operator.email);
-  await page.locator('#login-password').fill(operator.password);
-  await page.locator('#login-password').press('Enter');
-  await page.locator('[data-testid="me"]', { hasText: operator.name }).waitFor();
-}
 
 /** Every id the API lists for a query (all pages), sorted. */
 async function apiIds(server, token, query) {

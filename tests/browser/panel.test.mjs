@@ -4,17 +4,10 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, eventually, launchBrowser, newPage, screenshot, storedCount, widget } from './harness.mjs';
+import { Server, eventually, launchBrowser, newPage, screenshot, signIn, storedCount, widget } from './harness.mjs';
 
 const event = (page, text) => page.locator('[data-testid="event"]', { hasText: text });
 
-async function signIn(page, server, operator) {
-  await page.goto(`${server.url}/admin`);
-  await page.locator('#login-email').fill(operator.email);
-  await page.locator('#login-password').fill(operator.password);
-  await page.locator('#login-password').press('Enter');
-  await page.locator('[data-testid="me"]', { hasText: operator.name }).waitFor();
-}
 
 async function pendingIds(server, token) {
   const res = await server.api('GET', '/api/v1/conversations?status=pending', { token });
