@@ -742,12 +742,20 @@
             setStatus(session.status);
             break;
           }
-          if (res.status === 422 && body.contact_token) {
+          const problem = await res.json().catch(() => ({}));
+          const field = problem.error && problem.error.field;
+          if (res.status === 422 && field === 'contact_token') {
             // The earlier conversation's token is no longer valid: start as a new customer.
             stored.contactToken = null;
             continue;
           }
-          const problem = await res.json().catch(() => ({}));
+          if (res.status === 422 && field === 'group') {
+            // A group the server does not know (a typo in data-group): the customer still
+            // reaches support, through the default group.
+            console.warn(`Switchboard widget: unknown group "${settings.group}"; using the default group`);
+            settings.group = null;
+            continue;
+          }
           const code = problem.error && problem.error.code;
           showError(t.errors[code] || (problem.error && problem.error.message) || t.errors.generic);
           if (res.status < 500 && res.status !== 429) return;

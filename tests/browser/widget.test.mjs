@@ -32,10 +32,12 @@ describe('visitor widget', () => {
   before(async () => {
     // A customer's own site on another origin, embedding the widget with one script tag.
     site = createServer((req, res) => {
+      const group = new URL(req.url, 'http://site').searchParams.get('group');
+      const groupAttr = group ? ` data-group="${group.replace(/[^A-Za-z0-9 _-]/g, '')}"` : '';
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
         <body><h1>A shop on another origin</h1>
-        <script src="${server.url}/widget.js" data-title="Shop help" data-lang="en" data-position="left"></script></body></html>`);
+        <script src="${server.url}/widget.js" data-title="Shop help" data-lang="en" data-position="left"${groupAttr}></script></body></html>`);
     });
     site.listen(0, '127.0.0.1');
     await once(site, 'listening');
@@ -236,6 +238,18 @@ describe('visitor widget', () => {
     const box = await shop.locator('[data-testid="launcher"]').boundingBox();
     assert.ok(box.x < 100, `launcher on the left (x = ${box.x})`);
     assert.deepEqual(shop.problems, []);
+    await shop.context().close();
+  });
+
+  test('a site naming a group the server does not know still reaches support', async () => {
+    const shop = await newPage(browser);
+    await openWidget(shop, `${siteUrl}/?group=No-such-team`);
+    await write(shop, 'Sent with a mistyped group');
+    await widget.sent(shop, 'Sent with a mistyped group');
+    const rows = await server.sql(
+      `SELECT g.is_default FROM events e JOIN conversations c ON c.id = e.conversation_id JOIN groups g ON g.id = c.group_id WHERE e.body = 'Sent with a mistyped group'`,
+    );
+    assert.deepEqual(rows, [['t']]);
     await shop.context().close();
   });
 });
