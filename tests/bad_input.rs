@@ -302,6 +302,17 @@ async fn a_foreign_origin_is_refused_and_allowed_ones_pass() {
             .is_ok(),
         "own origin always allowed"
     );
+    // Listed sites embed the widget; the operator socket is the panel's, on its own origin.
+    let operator = format!("{}/ws/operator", server.ws_base);
+    assert_eq!(
+        Client::connect_with_origin(&operator, "https://shop.example")
+            .await
+            .err(),
+        Some(403)
+    );
+    assert!(Client::connect_with_origin(&operator, &server.base)
+        .await
+        .is_ok());
     server.stop().await;
 }
 

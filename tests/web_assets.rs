@@ -128,6 +128,9 @@ async fn nothing_outside_the_static_folder_is_served() {
         "/static/.hidden",
         "/static/missing.js",
         "/static/",
+        // Pages only under their own paths, with their CSP (the panel may not be framed).
+        "/static/admin/index.html",
+        "/static/widget.html",
     ] {
         let res = http.get(server.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");

@@ -22,12 +22,12 @@ struct Static;
 
 /// The panel may only talk to its own server; nothing is fetched from anywhere else.
 const PANEL_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-     img-src 'self' data:; connect-src 'self' ws: wss:; media-src 'self' data:; \
+     img-src 'self' data:; connect-src 'self'; media-src 'self' data:; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// The demo page embeds the widget like any customer site would.
 const DEMO_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-     img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'";
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'";
 
 /// Files are compressed when the browser accepts it (the widget script to about 40% of its size).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -65,7 +65,12 @@ async fn panel(req: HttpRequest) -> Result<HttpResponse, AppError> {
     page(&req, "admin/index.html", PANEL_CSP)
 }
 
+/// Scripts, styles and images. Pages are served only under their own paths, with their
+/// security headers: an HTML file is not served from here.
 async fn asset(req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    if path.ends_with(".html") {
+        return Err(AppError::NotFound("no such file".into()));
+    }
     serve(&req, &path)
 }
 

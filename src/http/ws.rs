@@ -9,9 +9,11 @@ use crate::actors::operator_session::OperatorSession;
 use crate::actors::visitor_session::VisitorSession;
 use crate::error::{ApiError, AppError, AppResult};
 
-/// Browsers always send Origin on a socket upgrade; it must be the server's own or a listed
-/// one. Non-browser clients that send none are let through (they could forge it anyway).
-fn check_origin(req: &HttpRequest, state: &AppState) -> AppResult<()> {
+/// Browsers always send Origin on a socket upgrade; it must be the server's own, or for the
+/// visitor socket a site on the allow-list (sites embed the widget, never the panel: a script
+/// on such a site must not reach an operator's socket with the operator's cookie). Non-browser
+/// clients that send none are let through (they could forge it anyway).
+fn check_origin(req: &HttpRequest, state: &AppState, listed_sites: bool) -> AppResult<()> {
     let Some(origin) = req.headers().get("origin") else {
         return Ok(());
     };
@@ -24,7 +26,7 @@ fn check_origin(req: &HttpRequest, state: &AppState) -> AppResult<()> {
     let same_origin = origin
         .split_once("://")
         .is_some_and(|(_, host)| host == own_host);
-    if same_origin || state.config.allowed_origins().contains(&origin) {
+    if same_origin || (listed_sites && state.config.allowed_origins().contains(&origin)) {
         Ok(())
     } else {
         Err(AppError::Forbidden(format!(
@@ -60,7 +62,7 @@ pub async fn visitor(
     stream: web::Payload,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
-    check_origin(&req, &state)?;
+    check_origin(&req, &state, true)?;
     ws::WsResponseBuilder::new(VisitorSession::new(state.session_deps()), &req, stream)
         .frame_size(state.config.max_body_bytes)
         .start()
@@ -78,7 +80,7 @@ pub async fn visitor(
         every frame is described in the README (WebSocket protocol).",
     responses(
         (status = 101, description = "Switching Protocols: the socket is open"),
-        (status = 403, description = "The `Origin` is neither the server's own nor in `allowed_origins`", body = ApiError),
+        (status = 403, description = "The `Origin` is not the server's own (sites in `allowed_origins` embed the widget, not the panel)", body = ApiError),
         (status = 422, description = "Not a WebSocket upgrade request", body = ApiError),
     )
 )]
@@ -87,7 +89,7 @@ pub async fn operator(
     stream: web::Payload,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
-    check_origin(&req, &state)?;
+    check_origin(&req, &state, false)?;
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     ws::WsResponseBuilder::new(
         OperatorSession::new(state.session_deps(), cookie),
