@@ -17,7 +17,8 @@
 (() => {
   'use strict';
 
-  const script = document.currentScript;
+  // One widget per page. currentScript is null in some loaders: then find the tag by its src.
+  const script = document.currentScript || document.querySelector('script[src$="/widget.js"], script[src*="/widget.js?"]');
   if (!script || window.Switchboard) return;
 
   // ---------------------------------------------------------------------------------------
@@ -47,7 +48,8 @@
       resolved: 'This conversation was resolved',
       closed: 'This conversation is closed',
       connecting: 'Connecting…',
-      reconnecting: (s) => `Connection lost. Reconnecting in ${s} s…`,
+      connectionLost: 'Connection lost.',
+      reconnecting: (s) => `Reconnecting in ${s} s…`,
       reconnectingNow: 'Reconnecting…',
       offline: 'You are offline. Messages will be sent when you are back online.',
       retryNow: 'Retry now',
@@ -100,7 +102,8 @@
       resolved: 'Обращение решено',
       closed: 'Обращение закрыто',
       connecting: 'Подключение…',
-      reconnecting: (s) => `Связь потеряна. Переподключение через ${s} с…`,
+      connectionLost: 'Связь потеряна.',
+      reconnecting: (s) => `Переподключение через ${s} с…`,
       reconnectingNow: 'Переподключение…',
       offline: 'Нет сети. Сообщения отправятся, когда связь вернётся.',
       retryNow: 'Повторить сейчас',
@@ -138,6 +141,7 @@
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_MAX_MS = 15000;
   const RETRY_SOON_MS = 1500;
+  const ACK_TIMEOUT_MS = 10000;
 
   // ---------------------------------------------------------------------------------------
   // Settings from the script tag
@@ -164,24 +168,57 @@
   }
 
   // ---------------------------------------------------------------------------------------
-  // Stored state: the session, the outbox and whether the window was open. One key per
-  // support server, so two widgets of different servers on one site do not mix.
+  // Stored state: the session, the outbox (messages not acknowledged yet, each with the token
+  // of the chat it belongs to), how far the visitor has read, whether the window was open.
+  // One key per support server. Several tabs of the site share it: every save merges with
+  // what the other tabs saved, so none of them drops another's unsent messages.
   // ---------------------------------------------------------------------------------------
   const storageKey = `switchboard:${origin}`;
+  const settled = new Set(); // client_ids acknowledged or refused for good in this tab
+  const nonEmpty = (v) => (typeof v === 'string' && v ? v : null);
   const stored = load();
 
-  function load() {
-    const empty = { token: null, conversationId: null, contactToken: null, name: '', outbox: [], open: false, rated: null };
+  function readStorage() {
     try {
-      return { ...empty, ...JSON.parse(localStorage.getItem(storageKey) || '{}') };
+      const raw = JSON.parse(localStorage.getItem(storageKey) || '{}');
+      return raw && typeof raw === 'object' ? raw : {};
     } catch {
-      return empty;
+      return {};
     }
   }
 
+
+  /** The outbox as saved: an object keyed by position (so a page's Array.prototype.toJSON,
+   * as old Prototype.js defines, cannot mangle it), checked entry by entry. */
+  function outboxFrom(raw) {
+    const list = raw && typeof raw === 'object' ? Object.keys(raw).sort((a, b) => a - b).map((k) => raw[k]) : [];
+    return list.filter((e) => e && nonEmpty(e.client_id) && nonEmpty(e.text)).map((e) => ({ client_id: e.client_id, text: e.text, token: nonEmpty(e.token) }));
+  }
+
+  function load() {
+    const raw = readStorage();
+    return {
+      token: nonEmpty(raw.token),
+      conversationId: nonEmpty(raw.conversationId),
+      contactToken: nonEmpty(raw.contactToken),
+      outbox: outboxFrom(raw.outbox),
+      open: raw.open === true,
+      rated: nonEmpty(raw.rated),
+      readSeq: Number.isInteger(raw.readSeq) ? raw.readSeq : 0,
+    };
+  }
+
   function save() {
+    // Another tab's unsent messages join ours (unless this tab saw them settled).
+    const mine = new Set(stored.outbox.map((e) => e.client_id));
+    for (const e of outboxFrom(readStorage().outbox)) {
+      const ours = e.token === null || e.token === stored.token;
+      if (ours && !mine.has(e.client_id) && !settled.has(e.client_id)) stored.outbox.push(e);
+    }
+    const outbox = {};
+    stored.outbox.forEach((e, i) => (outbox[i] = { client_id: e.client_id, text: e.text, token: e.token }));
     try {
-      localStorage.setItem(storageKey, JSON.stringify(stored));
+      localStorage.setItem(storageKey, JSON.stringify({ ...stored, outbox }));
     } catch {
       // Storage full or disabled: the chat still works for this page view.
     }
@@ -199,7 +236,17 @@
   const host = document.createElement('div');
   host.id = 'switchboard-widget';
   const root = host.attachShadow({ mode: 'open' });
-  root.innerHTML = `<style>${css()}</style>
+  // A constructed stylesheet is not subject to the host page's style-src CSP; <style> is the
+  // fallback for browsers without adoptedStyleSheets.
+  let styleTag = '';
+  try {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(css());
+    root.adoptedStyleSheets = [sheet];
+  } catch {
+    styleTag = `<style>${css()}</style>`;
+  }
+  root.innerHTML = `${styleTag}
     <div class="sb" data-side="${settings.side}">
       <button class="launcher" type="button" aria-expanded="false" aria-controls="sb-window" data-testid="launcher">
         <svg viewBox="0 0 24 24" width="28" height="28" aria-hidden="true"><path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>
@@ -215,8 +262,9 @@
             <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true"><path fill="currentColor" d="M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z"/></svg>
           </button>
         </header>
-        <div class="banner connection" role="status" data-testid="connection" hidden>
-          <span class="text"></span> <button type="button" class="link retry-now"></button>
+        <div class="banner connection" data-testid="connection" hidden>
+          <span class="text" role="status"></span> <span class="countdown" aria-hidden="true"></span>
+          <button type="button" class="link retry-now"></button>
         </div>
         <div class="banner queue" role="status" data-testid="queue" hidden></div>
         <div class="log" role="log" aria-live="polite" tabindex="0" data-testid="log">
@@ -263,6 +311,7 @@
     close: $('.close'),
     connection: $('.connection'),
     connectionText: $('.connection .text'),
+    countdown: $('.connection .countdown'),
     retryNow: $('.retry-now'),
     queue: $('.queue'),
     log: $('.log'),
@@ -300,7 +349,6 @@
   ui.rateSend.textContent = t.rateSend;
   ui.rated.textContent = t.rated;
   ui.newChat.textContent = t.newChat;
-  ui.name.value = stored.name || '';
   for (let score = 1; score <= 5; score++) {
     const label = document.createElement('label');
     label.className = 'star';
@@ -400,7 +448,8 @@
     append(item);
     if (ev.author === 'operator') {
       showRemoteTyping(false);
-      if (!isOpen()) setUnread(unread + 1);
+      // Replayed history the visitor has already read does not count again.
+      if (!isOpen() && ev.seq > stored.readSeq) setUnread(unread + 1);
     }
   }
 
@@ -455,8 +504,10 @@
     ui.error.hidden = !text;
   }
 
-  function showConnection(text, withButton) {
-    ui.connectionText.textContent = text || '';
+  /** The banner: `text` is announced to screen readers; the ticking `countdown` is not. */
+  function showConnection(text, withButton, countdown) {
+    if (ui.connectionText.textContent !== (text || '')) ui.connectionText.textContent = text || '';
+    ui.countdown.textContent = countdown || '';
     ui.retryNow.hidden = !withButton;
     ui.connection.hidden = !text;
   }
@@ -482,7 +533,8 @@
     return !ui.window.hidden;
   }
 
-  function open() {
+  /** `focus`: the visitor opened it, so the keyboard goes to the chat; not on a page load. */
+  function open(focus = true) {
     ui.window.hidden = false;
     ui.launcher.setAttribute('aria-expanded', 'true');
     host.dataset.open = 'true';
@@ -490,17 +542,17 @@
     save();
     setUnread(0);
     ui.log.scrollTop = ui.log.scrollHeight;
-    (ui.nameRow.hidden ? ui.input : ui.name).focus();
+    if (focus) (ui.nameRow.hidden ? ui.input : ui.name).focus();
     sendRead();
   }
 
-  function close() {
+  function close(focus = true) {
     ui.window.hidden = true;
     ui.launcher.setAttribute('aria-expanded', 'false');
     host.dataset.open = 'false';
     stored.open = false;
     save();
-    ui.launcher.focus();
+    if (focus) ui.launcher.focus();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -522,7 +574,7 @@
       showConnection(t.offline, false);
       return;
     }
-    if (attempts > 0) showConnection(t.reconnectingNow, false);
+    if (attempts > 0) showConnection(t.connectionLost, false, t.reconnectingNow);
     welcomed = false;
     const ws = new WebSocket(wsUrl);
     socket = ws;
@@ -542,6 +594,8 @@
       if (socket !== ws) return;
       socket = null;
       welcomed = false;
+      inFlight = null;
+      clearTimeout(ackTimer);
       showRemoteTyping(false);
       scheduleReconnect(event.code === 1012);
     };
@@ -554,10 +608,10 @@
     const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempts - 1, 10));
     const delay = Math.round(cap / 2 + Math.random() * (cap / 2)) + (serverRestart ? 250 : 0);
     let left = Math.ceil(delay / 1000);
-    showConnection(t.reconnecting(left), true);
+    showConnection(t.connectionLost, true, t.reconnecting(left));
     countdownTimer = setInterval(() => {
       left = Math.max(0, left - 1);
-      showConnection(t.reconnecting(left), true);
+      showConnection(t.connectionLost, true, t.reconnecting(left));
     }, 1000);
     reconnectTimer = setTimeout(connect, delay);
   }
@@ -573,7 +627,9 @@
         supportName = data.support_name || supportName;
         save();
         setStatus(data.status);
-        flushOutbox();
+        // Unsent messages shown since the page loaded (or typed in another tab) go now.
+        for (const entry of sendable()) if (!pending.has(entry.client_id)) showPending(entry);
+        pump();
         sendRead();
         break;
       case 'ack':
@@ -616,7 +672,12 @@
   function acknowledged(ack) {
     const item = pending.get(ack.client_id);
     pending.delete(ack.client_id);
-    dropFromOutbox(ack.client_id);
+    settle(ack.client_id);
+    if (inFlight === ack.client_id) {
+      inFlight = null;
+      clearTimeout(ackTimer);
+      pump();
+    }
     if (!item) return;
     if (shown.has(ack.seq)) {
       // The replayed history already holds this message (an ack lost before a reload).
@@ -630,9 +691,11 @@
     time.textContent = timeFormat.format(new Date(ack.at));
     setMessageState(item, ack.seq <= operatorReadSeq ? 'read' : 'sent');
     shown.set(ack.seq, item);
-    // Keep seq order: move it above any message that is still being sent.
-    item.remove();
-    append(item);
+    // Keep seq order: above any message still being sent (it usually is already).
+    const firstWaiting = ui.log.querySelector('.msg[data-state="sending"], .msg[data-state="failed"]');
+    if (firstWaiting && item.compareDocumentPosition(firstWaiting) & Node.DOCUMENT_POSITION_PRECEDING) {
+      ui.log.insertBefore(item, firstWaiting);
+    }
   }
 
   function failed(error) {
@@ -649,21 +712,31 @@
       return;
     }
     if (error.client_id) {
-      const item = pending.get(error.client_id);
       if (error.code === 'rate_limited' || error.code === 'unavailable') {
+        // Not stored: the same message goes again shortly, still ahead of the ones after it.
         showError(t_err[error.code]);
-        setTimeout(() => {
-          showError(null);
-          resend(error.client_id);
-        }, RETRY_SOON_MS + Math.random() * 1000);
+        if (inFlight === error.client_id) {
+          clearTimeout(ackTimer);
+          ackTimer = setTimeout(() => {
+            showError(null);
+            inFlight = null;
+            pump();
+          }, RETRY_SOON_MS + Math.random() * 500);
+        }
         return;
       }
       // Refused for good: keep the text on screen, marked, so the visitor can copy it.
-      dropFromOutbox(error.client_id);
+      const item = pending.get(error.client_id);
       pending.delete(error.client_id);
+      settle(error.client_id);
       if (item) setMessageState(item, 'failed');
       if (error.code === 'conversation_closed') setStatus('closed');
       showError(t_err[error.code] || error.message || t_err.generic);
+      if (inFlight === error.client_id) {
+        inFlight = null;
+        clearTimeout(ackTimer);
+        pump();
+      }
       return;
     }
     if (error.code === 'not_resolved') showError(t_err.not_resolved);
@@ -671,24 +744,40 @@
   }
 
   // ---------------------------------------------------------------------------------------
-  // Sending
+  // Sending: one message in flight at a time, in the order typed. The next goes when the
+  // previous is acknowledged, so a burst typed offline is stored in order even when the rate
+  // limit refuses part of it. Without an ack in ACK_TIMEOUT_MS the same message goes again
+  // (the server stores it once).
   // ---------------------------------------------------------------------------------------
-  function dropFromOutbox(clientId) {
+  let inFlight = null;
+  let ackTimer = null;
+
+  function settle(clientId) {
+    settled.add(clientId);
     const before = stored.outbox.length;
     stored.outbox = stored.outbox.filter((entry) => entry.client_id !== clientId);
     if (stored.outbox.length !== before) save();
   }
 
-  function resend(clientId) {
-    const entry = stored.outbox.find((e) => e.client_id === clientId);
-    if (entry && welcomed) frame({ type: 'message', client_id: entry.client_id, text: entry.text });
+  /** The messages of this chat still to send, oldest first (others belong to another tab's chat). */
+  function sendable() {
+    return stored.outbox.filter((e) => e.token === stored.token && !settled.has(e.client_id));
   }
 
-  function flushOutbox() {
-    for (const entry of stored.outbox) {
-      if (!pending.has(entry.client_id)) showPending(entry);
-      frame({ type: 'message', client_id: entry.client_id, text: entry.text });
-    }
+  function pump() {
+    if (!welcomed || inFlight) return;
+    const next = sendable()[0];
+    if (!next) return;
+    if (!pending.has(next.client_id)) showPending(next);
+    inFlight = next.client_id;
+    frame({ type: 'message', client_id: next.client_id, text: next.text });
+    clearTimeout(ackTimer);
+    ackTimer = setTimeout(() => {
+      if (inFlight === next.client_id) {
+        inFlight = null;
+        pump();
+      }
+    }, ACK_TIMEOUT_MS);
   }
 
   async function submitMessage() {
@@ -699,7 +788,7 @@
       return;
     }
     showError(null);
-    const entry = { client_id: newClientId(), text };
+    const entry = { client_id: newClientId(), text, token: stored.token };
     // Into the outbox first: from here on a reload or a lost connection cannot lose it.
     stored.outbox.push(entry);
     save();
@@ -711,19 +800,18 @@
       await startSession();
       return;
     }
-    if (welcomed) frame({ type: 'message', client_id: entry.client_id, text: entry.text });
+    if (welcomed) pump();
     else if (!socket) connect();
   }
 
   async function startSession() {
     if (creating) return creating;
-    stored.name = ui.name.value.trim();
-    save();
+    const name = ui.name.value.trim();
     creating = (async () => {
       for (let attempt = 0; !stored.token; attempt++) {
         try {
           const body = { language: lang };
-          if (stored.name) body.name = stored.name;
+          if (name) body.name = name;
           if (settings.group) body.group = settings.group;
           if (stored.contactToken) body.contact_token = stored.contactToken;
           const res = await fetch(`${origin}/api/v1/widget/sessions`, {
@@ -732,9 +820,11 @@
             body: JSON.stringify(body),
             credentials: 'omit',
           });
+          if (stored.token) break; // another tab of the site started the chat meanwhile
           if (res.status === 201) {
             const session = await res.json();
             stored.token = session.token;
+            for (const entry of stored.outbox) if (!entry.token) entry.token = session.token;
             stored.conversationId = session.conversation_id;
             stored.rated = null;
             save();
@@ -758,7 +848,16 @@
           }
           const code = problem.error && problem.error.code;
           showError(t.errors[code] || (problem.error && problem.error.message) || t.errors.generic);
-          if (res.status < 500 && res.status !== 429) return;
+          if (res.status < 500 && res.status !== 429) {
+            // Refused for good: the messages waiting for this chat cannot go.
+            for (const entry of stored.outbox.filter((e) => !e.token)) {
+              const item = pending.get(entry.client_id);
+              pending.delete(entry.client_id);
+              if (item) setMessageState(item, 'failed');
+              settle(entry.client_id);
+            }
+            return;
+          }
         } catch {
           showError(t.errors.network);
         }
@@ -775,10 +874,19 @@
   }
 
   function forgetSession(keepOutbox) {
-    if (stored.token) stored.contactToken = stored.token;
+    const old = stored.token;
+    if (old) stored.contactToken = old;
     stored.token = null;
     stored.conversationId = null;
     stored.rated = null;
+    stored.readSeq = 0;
+    inFlight = null;
+    clearTimeout(ackTimer);
+    for (const entry of stored.outbox) {
+      // Unsent messages of an expired chat go to the next one; a new chat starts empty.
+      if (keepOutbox && entry.token === old) entry.token = null;
+      else if (!keepOutbox) settled.add(entry.client_id);
+    }
     if (!keepOutbox) stored.outbox = [];
     save();
     if (socket) {
@@ -804,6 +912,10 @@
     if (sendRead.last === lastSeq) return;
     sendRead.last = lastSeq;
     frame({ type: 'read', seq: lastSeq });
+    if (lastSeq > stored.readSeq) {
+      stored.readSeq = lastSeq;
+      save();
+    }
   }
 
   function typed() {
@@ -839,7 +951,7 @@
   // Events
   // ---------------------------------------------------------------------------------------
   ui.launcher.addEventListener('click', () => (isOpen() ? close() : open()));
-  ui.close.addEventListener('click', close);
+  ui.close.addEventListener('click', () => close());
   ui.window.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') close();
   });
@@ -881,6 +993,17 @@
     ui.input.focus();
   });
   document.addEventListener('visibilitychange', sendRead);
+  // Another tab of the site started the chat: join it rather than start a second one.
+  window.addEventListener('storage', (e) => {
+    if (e.key !== storageKey || stored.token) return;
+    const other = load();
+    if (!other.token) return;
+    stored.token = other.token;
+    stored.conversationId = other.conversationId;
+    for (const entry of stored.outbox) if (!entry.token) entry.token = other.token;
+    ui.nameRow.hidden = true;
+    connect();
+  });
   window.addEventListener('online', () => {
     attempts = 0;
     connect();
@@ -893,19 +1016,18 @@
   function mount() {
     document.body.append(host);
     setStatus(null);
+    // Messages typed before a reload wait on screen until the server acknowledges them.
+    for (const entry of sendable()) showPending(entry);
     if (stored.token) {
-      // Messages typed before a reload wait on screen until the server acknowledges them.
-      for (const entry of stored.outbox) showPending(entry);
       showConnection(t.connecting, false);
       connect();
     } else if (stored.outbox.length) {
-      for (const entry of stored.outbox) showPending(entry);
       startSession();
     }
-    if (stored.open || settings.openAtStart) open();
+    if (stored.open || settings.openAtStart) open(false);
   }
 
-  window.Switchboard = { open, close };
+  window.Switchboard = { open: () => open(true), close: () => close(false) };
   if (document.body) mount();
   else document.addEventListener('DOMContentLoaded', mount);
 

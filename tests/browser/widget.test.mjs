@@ -32,10 +32,16 @@ describe('visitor widget', () => {
   before(async () => {
     // A customer's own site on another origin, embedding the widget with one script tag.
     site = createServer((req, res) => {
-      const group = new URL(req.url, 'http://site').searchParams.get('group');
+      const query = new URL(req.url, 'http://site').searchParams;
+      const group = query.get('group');
       const groupAttr = group ? ` data-group="${group.replace(/[^A-Za-z0-9 _-]/g, '')}"` : '';
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-      res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
+      const headers = { 'Content-Type': 'text/html; charset=utf-8' };
+      // A strict site: no inline styles, scripts only from itself and the support server.
+      if (query.has('csp')) headers['Content-Security-Policy'] = `default-src 'self'; style-src 'self'; script-src 'self' 'unsafe-inline' ${server.url}; connect-src ${server.url} ${server.url.replace('http', 'ws')}`;
+      // An old library that gives arrays a toJSON (Prototype.js did), which breaks naive JSON.
+      const hostile = query.has('prototype') ? '<script>Array.prototype.toJSON = function () { return JSON.stringify(this.slice()); };</script>' : '';
+      res.writeHead(200, headers);
+      res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>${hostile}</head>
         <body><h1>A shop on another origin</h1>
         <script src="${server.url}/widget.js" data-title="Shop help" data-lang="en" data-position="left"${groupAttr}></script></body></html>`);
     });
@@ -251,5 +257,114 @@ describe('visitor widget', () => {
     );
     assert.deepEqual(rows, [['t']]);
     await shop.context().close();
+  });
+
+  test('messages typed while the server is down are stored once each, in the order typed', async () => {
+    const tab = await newPage(browser);
+    await openWidget(tab, `${siteUrl}/?burst`);
+    await write(tab, 'Burst opener');
+    await widget.sent(tab, 'Burst opener');
+    await server.stop();
+    await tab.locator('[data-testid="connection"]', { hasText: /Reconnecting/ }).waitFor();
+    // More than the per-socket burst (10): part of them is refused with rate_limited at first.
+    const texts = Array.from({ length: 14 }, (_, i) => `Burst line ${String(i + 1).padStart(2, '0')}`);
+    for (const text of texts) await write(tab, text);
+    await server.spawn();
+    for (const text of texts) await widget.sent(tab, text);
+    const stored = await server.sql(
+      `SELECT body FROM events WHERE conversation_id = (SELECT conversation_id FROM events WHERE body = 'Burst opener') AND body LIKE 'Burst line %' ORDER BY seq`,
+    );
+    assert.deepEqual(stored.map(([body]) => body), texts);
+    await tab.context().close();
+  });
+
+  test('two tabs of the site share the chat and lose nothing when one closes', async () => {
+    const context = await browser.newContext();
+    const first = await context.newPage();
+    // The first tab's socket goes through a relay the test can cut: its messages then get
+    // no answer, as on a dead network, while the server stays up for the second tab.
+    let relay = true;
+    await first.routeWebSocket(/\/ws\/visitor/, (ws) => {
+      const upstream = ws.connectToServer();
+      ws.onMessage((m) => relay && upstream.send(m));
+      upstream.onMessage((m) => relay && ws.send(m));
+    });
+    await openWidget(first, `${siteUrl}/?tabs`);
+    await write(first, 'Tab one says hello');
+    await widget.sent(first, 'Tab one says hello');
+    // A second tab of the site: the chat was left open, so it opens there too.
+    const second = await context.newPage();
+    await second.goto(`${siteUrl}/?tabs`);
+    await second.locator('[data-testid="window"]').waitFor();
+    await widget.message(second, 'Tab one says hello').waitFor();
+    // The first tab loses its network and keeps a message unsent.
+    relay = false;
+    await write(first, 'Typed in tab one while offline');
+    assert.equal(await widget.message(first, 'Typed in tab one while offline').getAttribute('data-state'), 'sending');
+    // The second tab saves its state (closing its window does), then the first tab closes.
+    await second.locator('[data-testid="close"]').click();
+    await first.close();
+    await second.reload();
+    await second.locator('[data-testid="launcher"]').click();
+    await widget.sent(second, 'Typed in tab one while offline');
+    await eventually(async () => (await storedCount(server, 'Typed in tab one while offline')) === 1, {
+      message: 'the first tab’s unsent message is stored by the second',
+    });
+    assert.equal(await widget.countOf(second, 'Typed in tab one while offline'), 1);
+    await context.close();
+  });
+
+  test('a strict site CSP and a hostile Array.prototype.toJSON do not break the widget', async () => {
+    const strict = await newPage(browser);
+    await strict.goto(`${siteUrl}/?csp`);
+    const launcher = strict.locator('[data-testid="launcher"]');
+    await launcher.waitFor();
+    // Styled although the page forbids inline styles: fixed in the corner, 60 px round.
+    const look = await strict.evaluate(() => {
+      const root = document.getElementById('switchboard-widget').shadowRoot;
+      const box = root.querySelector('.sb');
+      return { position: getComputedStyle(box).position, width: root.querySelector('.launcher').getBoundingClientRect().width };
+    });
+    assert.deepEqual(look, { position: 'fixed', width: 60 });
+    assert.deepEqual(strict.problems, []);
+    await strict.context().close();
+
+    const old = await newPage(browser);
+    await openWidget(old, `${siteUrl}/?prototype`);
+    await write(old, 'Sent from an old-library site');
+    await widget.sent(old, 'Sent from an old-library site');
+    await server.stop();
+    await write(old, 'Queued on an old-library site');
+    await old.reload().catch(() => {});
+    await server.spawn();
+    await old.reload();
+    await old.locator('[data-testid="launcher"]').click();
+    await widget.sent(old, 'Queued on an old-library site');
+    assert.equal(await storedCount(server, 'Queued on an old-library site'), 1);
+    assert.equal(await old.locator('[data-testid="message"][data-state="sending"]').count(), 0);
+    assert.deepEqual(old.problems, []);
+    await old.context().close();
+  });
+
+  test('replies already read are not counted as unread after a reload', async () => {
+    const tab = await newPage(browser);
+    await openWidget(tab, `${siteUrl}/?unread`);
+    await write(tab, 'Unread check opener');
+    await widget.sent(tab, 'Unread check opener');
+    const id = (await server.sql(`SELECT conversation_id FROM events WHERE body = 'Unread check opener'`))[0][0];
+    assert.equal((await server.api('POST', `/api/v1/conversations/${id}/take`, { token: operator.token })).status, 200);
+    for (const text of ['Reply seen one', 'Reply seen two']) {
+      await server.api('POST', `/api/v1/conversations/${id}/messages`, { token: operator.token, body: { client_id: text, text } });
+      await widget.message(tab, text).waitFor();
+    }
+    await tab.locator('[data-testid="close"]').click();
+    await server.api('POST', `/api/v1/conversations/${id}/messages`, { token: operator.token, body: { client_id: 'unseen', text: 'Reply not seen yet' } });
+    await tab.locator('[data-testid="unread"]', { hasText: '1' }).waitFor();
+    await tab.reload();
+    await tab.locator('[data-testid="launcher"]').waitFor();
+    // The replay brings all three replies again; only the unseen one counts.
+    await eventually(async () => (await tab.locator('[data-testid="unread"]').innerText()) === '1', { message: 'one unread after the reload' });
+    assert.equal(await tab.evaluate(() => document.activeElement?.id === 'switchboard-widget'), false, 'a page load does not take the focus');
+    await tab.context().close();
   });
 });
