@@ -42,3 +42,8 @@ fn operator_panel_in_chromium() {
 fn panel_lists_in_chromium() {
     run("panel-lists.test.mjs");
 }
+
+#[test]
+fn panel_resilience_in_chromium() {
+    run("panel-resilience.test.mjs");
+}

@@ -103,6 +103,7 @@ const en = {
   'chat.none': 'Choose a conversation from the list.',
   'chat.back': 'Back to the list',
   'chat.history': 'Conversation history',
+  'chat.announceMessage': 'New message from {name}: {text}',
   'chat.older': 'Load older messages',
   'chat.start': 'Start of the conversation',
   'chat.typing': 'The customer is typing…',
@@ -125,6 +126,7 @@ const en = {
   'composer.note': 'Internal note',
   'composer.hint': 'Enter sends · Shift+Enter new line',
   'composer.canned': 'Canned responses',
+  'composer.tooLong': 'This reply is too long to send: {count} characters, at most {max}.',
   'composer.closed': 'This conversation is closed.',
   'composer.takeFirst': 'Take this conversation to reply to the customer. You can still add internal notes.',
 
@@ -351,6 +353,7 @@ const ru = {
   'chat.none': 'Выберите диалог в списке.',
   'chat.back': 'К списку',
   'chat.history': 'История диалога',
+  'chat.announceMessage': 'Новое сообщение от {name}: {text}',
   'chat.older': 'Загрузить более ранние',
   'chat.start': 'Начало диалога',
   'chat.typing': 'Клиент печатает…',
@@ -373,6 +376,7 @@ const ru = {
   'composer.note': 'Внутренняя заметка',
   'composer.hint': 'Enter — отправить · Shift+Enter — новая строка',
   'composer.canned': 'Шаблоны ответов',
+  'composer.tooLong': 'Ответ слишком длинный для отправки: {count} симв., не больше {max}.',
   'composer.closed': 'Диалог закрыт.',
   'composer.takeFirst': 'Возьмите диалог, чтобы ответить клиенту. Внутренние заметки доступны и так.',
 

@@ -4,6 +4,11 @@
 
 const MAX_DELAY = 30000;
 
+/** Browser tests set `localStorage['sb.test'] = '1'` to get `window.__sbSocket` (pause/resume). */
+function testMode() {
+  try { return localStorage.getItem('sb.test') === '1'; } catch { return false; }
+}
+
 export class OperatorSocket {
   /**
    * @param {object} opts
@@ -20,6 +25,7 @@ export class OperatorSocket {
     this.stopped = true;
     this.attempt = 0;
     this.timer = null;
+    this.paused = false;
     this.onOnline = () => this.reconnectSoon(200);
   }
 
@@ -32,7 +38,23 @@ export class OperatorSocket {
     if (!this.stopped) return;
     this.stopped = false;
     window.addEventListener('online', this.onOnline);
+    if (testMode()) window.__sbSocket = this;
     this.connect();
+  }
+
+  /** Test hook: closes the socket and keeps it closed until resume(). */
+  pause() {
+    this.paused = true;
+    clearTimeout(this.timer);
+    this.ws?.close(4000, 'paused');
+  }
+
+  /** Test hook: reconnects at once after pause(). */
+  resume() {
+    if (!this.paused) return;
+    this.paused = false;
+    this.attempt = 0;
+    this.reconnectSoon(0);
   }
 
   stop() {
@@ -50,7 +72,7 @@ export class OperatorSocket {
 
   connect() {
     clearTimeout(this.timer);
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     this.ready = false;
     this.onState('connecting', { attempt: this.attempt });
     let ws;
@@ -89,7 +111,7 @@ export class OperatorSocket {
   }
 
   scheduleReconnect(code) {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     // 1012: the server is restarting, come back quickly; otherwise back off exponentially.
     const base = code === 1012 && this.attempt === 0
       ? 700

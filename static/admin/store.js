@@ -45,7 +45,11 @@ export const state = {
   fresh: new Set(),
   /** operator id → name, from lists and from system events */
   names: new Map(),
-  /** client_id → {conversation_id, kind, text, status: 'pending'|'failed', tries, sentAt} */
+  /**
+   * The signed-in operator's unacknowledged messages and notes:
+   * client_id → {conversation_id, kind, text, status: 'pending'|'failed', tries, sentAt}.
+   * Kept per operator (see outboxFor), so they outlive an expired session.
+   */
   outbox: new Map(),
   /** The conversation open in the chat view: {id, lastSeq: () => number} */
   open: null,
@@ -82,7 +86,24 @@ function saveReadSeqs() {
 }
 
 export function readSeq(id) {
-  return readSeqs[id] ?? 0;
+  return Math.max(readSeqs[id] ?? 0, unsentReads.get(id) ?? 0);
+}
+
+/** Read marks that could not be sent (no socket): conversation id → seq; sent after welcome. */
+const unsentReads = new Map();
+let unsentReadsOf = null; // the operator they belong to
+
+/** Sends the read marks kept while the socket was down, and records those that went out. */
+function flushReads() {
+  let saved = false;
+  for (const [id, seq] of [...unsentReads]) {
+    if ((readSeqs[id] ?? 0) >= seq) { unsentReads.delete(id); continue; }
+    if (!send({ type: 'read', conversation_id: id, seq })) return;
+    unsentReads.delete(id);
+    readSeqs[id] = seq;
+    saved = true;
+  }
+  if (saved) saveReadSeqs();
 }
 
 // ---------------------------------------------------------------- conversations
@@ -148,8 +169,8 @@ function noteVisitorRead(id, seq) {
 
 /** How far I have read: my own position in this browser, else the one shared by operators. */
 function readPosition(c) {
-  const mine = readSeqs[c.id];
-  if (mine !== undefined) return mine;
+  const mine = readSeqs[c.id] ?? unsentReads.get(c.id);
+  if (mine !== undefined) return Math.max(mine, unsentReads.get(c.id) ?? 0);
   return c.operator_read_seq > 0 ? c.operator_read_seq : undefined;
 }
 
@@ -196,16 +217,23 @@ export function counts() {
   return out;
 }
 
-/** Marks the conversation read up to `seq` locally and tells the server. */
+/**
+ * Marks the conversation read up to `seq` locally and tells the server. The position is
+ * recorded once the `read` frame went out; without a socket it waits for the next welcome.
+ */
 export function markRead(id, seq) {
   if (!seq) return;
   const wasFresh = state.fresh.delete(id);
   const had = state.unread.get(id) || wasFresh;
   state.unread.set(id, 0);
   if ((readSeqs[id] ?? 0) < seq) {
-    readSeqs[id] = seq;
-    saveReadSeqs();
-    send({ type: 'read', conversation_id: id, seq });
+    if (send({ type: 'read', conversation_id: id, seq })) {
+      readSeqs[id] = seq;
+      saveReadSeqs();
+      if ((unsentReads.get(id) ?? 0) <= seq) unsentReads.delete(id);
+    } else if ((unsentReads.get(id) ?? 0) < seq) {
+      unsentReads.set(id, seq);
+    }
   }
   if (had) emit('convs');
 }
@@ -279,6 +307,8 @@ function onWelcome(frame) {
     state.me = { ...state.me, ...frame.operator };
     rememberName(frame.operator.id, frame.operator.name);
   }
+  // Read marks made while the socket was down go first, so unread counts below start from them.
+  flushReads();
   // The welcome lists every open conversation this operator may see now: drop open ones that
   // are no longer there (taken by someone else while we were away).
   const listed = new Set((frame.conversations ?? []).map((c) => c.id));
@@ -344,11 +374,43 @@ function onEvent(ev) {
 
 // ---------------------------------------------------------------------- outbox
 
+// Each operator's outbox lives here for the life of the tab and in sessionStorage
+// (`sb.outbox.<operator id>`), so unsent replies survive an expired session (and a reload) and
+// go out, with their client_id, once the same operator is signed in again. Another operator
+// signing in to this tab gets their own outbox and never sees or sends these.
+const outboxes = new Map();
+
+const outboxKey = (operatorId) => `sb.outbox.${operatorId}`;
+
+function outboxFor(operatorId) {
+  let box = outboxes.get(operatorId);
+  if (box) return box;
+  box = new Map();
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(outboxKey(operatorId)) || '[]');
+    for (const [clientId, item] of Array.isArray(saved) ? saved : []) {
+      if (clientId && item?.conversation_id && item.text) box.set(clientId, { ...item, sentAt: 0 });
+    }
+  } catch { /* unreadable: start empty */ }
+  outboxes.set(operatorId, box);
+  return box;
+}
+
+function saveOutbox(box = state.outbox) {
+  const owner = [...outboxes].find(([, b]) => b === box)?.[0];
+  if (!owner) return;
+  try {
+    if (box.size) sessionStorage.setItem(outboxKey(owner), JSON.stringify([...box]));
+    else sessionStorage.removeItem(outboxKey(owner));
+  } catch { /* full or disabled: the tab still has them */ }
+}
+
 /** Sends a message or note; returns its client_id. Shown as pending until the ack. */
 export function sendMessage(conversationId, kind, text) {
   const clientId = randomId();
   const item = { conversation_id: conversationId, kind, text, status: 'pending', tries: 0, sentAt: 0 };
   state.outbox.set(clientId, item);
+  saveOutbox();
   emit('outbox', { clientId, item });
   transmit(clientId, item);
   return clientId;
@@ -359,6 +421,7 @@ export function retry(clientId) {
   const item = state.outbox.get(clientId);
   if (!item) return;
   item.status = 'pending';
+  saveOutbox();
   emit('outbox', { clientId, item });
   transmit(clientId, item);
 }
@@ -366,37 +429,46 @@ export function retry(clientId) {
 export function discard(clientId) {
   const item = state.outbox.get(clientId);
   state.outbox.delete(clientId);
+  saveOutbox();
   if (item) emit('outbox', { clientId, item: { ...item, status: 'discarded' } });
 }
 
 function transmit(clientId, item) {
+  const box = state.outbox;
   item.tries += 1;
   item.sentAt = Date.now();
   const frame = { type: item.kind, conversation_id: item.conversation_id, client_id: clientId, text: item.text };
   if (send(frame)) return;
   // No socket right now: the HTTP endpoint has the same idempotency.
   api.post(`/conversations/${item.conversation_id}/messages`, { client_id: clientId, text: item.text, kind: item.kind })
-    .then((ack) => onAck({ ...ack, conversation_id: item.conversation_id }))
+    .then((ack) => onAck({ ...ack, conversation_id: item.conversation_id }, box))
     .catch((err) => {
       if (err.code === 'network' || err.code === 'unavailable' || err.code === 'rate_limited') {
         return; // still pending: resent on the next welcome or by the ack timer
       }
-      fail(clientId, err);
+      if (err.status === 401) {
+        return; // the session ended: still pending, sent once this operator signs in again
+      }
+      fail(clientId, err, box);
     });
 }
 
-function onAck(ack) {
-  const item = state.outbox.get(ack.client_id);
-  state.outbox.delete(ack.client_id);
+function onAck(ack, box = state.outbox) {
+  const item = box.get(ack.client_id);
+  box.delete(ack.client_id);
+  if (item) saveOutbox(box);
+  if (box !== state.outbox) return; // an operator who has signed out since
   if (item?.kind === 'message') state.unread.set(ack.conversation_id, 0);
   emit('ack', { ...ack, item });
 }
 
-function fail(clientId, err) {
-  const item = state.outbox.get(clientId);
+function fail(clientId, err, box = state.outbox) {
+  const item = box.get(clientId);
   if (!item) return;
   item.status = 'failed';
   item.error = err.message;
+  saveOutbox(box);
+  if (box !== state.outbox) return;
   emit('outbox', { clientId, item });
   toastError(err);
 }
@@ -492,6 +564,9 @@ export function signIn(me) {
   state.me = me;
   rememberName(me.id, me.name);
   loadReadSeqs();
+  if (unsentReadsOf !== me.id) unsentReads.clear();
+  unsentReadsOf = me.id;
+  state.outbox = outboxFor(me.id);
 }
 
 export function signOut() {
@@ -501,7 +576,8 @@ export function signOut() {
   state.unread.clear();
   state.visitorRead.clear();
   state.fresh.clear();
-  state.outbox.clear();
+  // Unsent messages stay with their operator (outboxFor) for when they sign in again.
+  state.outbox = new Map();
   state.open = null;
   state.tags = state.groups = state.canned = null;
   operatorsPromise = null;

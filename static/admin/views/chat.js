@@ -29,7 +29,9 @@ export function mountChat(el, id) {
     h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')),
     h('span', {}, t('chat.typing')));
 
-  const timeline = createTimeline(id);
+  // Read marks follow the contiguous run of events (see timeline.lastSeq); called only after
+  // the newest page is in, when sendRead below exists.
+  const timeline = createTimeline(id, { onAdvance: () => sendRead() });
   const composer = createComposer(id);
   const contact = createContact(id);
 
@@ -44,6 +46,7 @@ export function mountChat(el, id) {
     h('section', { class: 'chat-main', 'aria-label': t('chat.label') },
       header,
       timeline.el,
+      timeline.announcer,
       typing,
       composer.el),
     contact.el));

@@ -1,5 +1,6 @@
 // The reply box: messages or internal notes, `/shortcut` canned responses, typing frames
-// (throttled; active:false when idle or on send), drafts kept per conversation.
+// (throttled; active:false when idle or on send), drafts kept per operator and conversation.
+// Lengths are counted in Unicode characters (code points), as the server counts them.
 
 import * as store from '../store.js';
 import { h, replace, uid } from '../dom.js';
@@ -8,11 +9,17 @@ import { t, lang } from '../i18n.js';
 const TYPING_REFRESH = 3000; // resend active:true at most this often while typing
 const TYPING_IDLE = 4000; // active:false after this long without a keystroke
 const MAX_CHARS = 2000;
-const drafts = new Map(); // conversation id → {text, note}
+const drafts = new Map(); // `<operator id>:<conversation id>` → {text, note}
+
+/** Characters as the server counts them: code points, not UTF-16 units. */
+const charCount = (text) => [...text].length;
 
 export function createComposer(conversationId) {
   const listId = uid('canned');
   const hintId = uid('hint');
+  const errorId = uid('composer-error');
+  // Drafts belong to the operator who wrote them: another one signing in here never sees them.
+  const draftKey = `${store.state.me?.id ?? 'anon'}:${conversationId}`;
   const textarea = h('textarea', {
     'data-testid': 'composer',
     id: uid('composer'),
@@ -22,18 +29,22 @@ export function createComposer(conversationId) {
     'aria-autocomplete': 'list',
     'aria-controls': listId,
     'aria-expanded': 'false',
-    'aria-describedby': hintId,
-    maxlength: String(MAX_CHARS * 2),
+    'aria-describedby': `${hintId} ${errorId}`,
+    // Above the limit on purpose (a code point may take 2 UTF-16 units): a longer paste is
+    // shown with the counter and refused with a message rather than cut silently.
+    maxlength: String(MAX_CHARS * 4),
   });
   const noteToggle = h('input', { type: 'checkbox', 'data-testid': 'note-toggle', id: uid('note') });
   const send = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'send' }, t('composer.send'));
   const suggestions = h('ul', { class: 'canned', id: listId, role: 'listbox', 'data-testid': 'canned-suggestions', 'aria-label': t('composer.canned'), hidden: true });
   const banner = h('p', { class: 'composer-banner', hidden: true, role: 'note' });
   const counter = h('span', { class: 'counter', 'aria-live': 'polite' });
+  const error = h('p', { class: 'composer-error', id: errorId, role: 'alert', 'data-testid': 'composer-error', hidden: true });
   const form = h('form', { class: 'composer', 'data-mode': 'message', 'aria-label': t('composer.label') },
     banner,
     suggestions,
     textarea,
+    error,
     h('div', { class: 'composer-bar' },
       h('label', { class: 'note-toggle', for: noteToggle.id }, noteToggle, h('span', {}, t('composer.note'))),
       h('span', { class: 'composer-hint muted small', id: hintId }, t('composer.hint')),
@@ -47,7 +58,7 @@ export function createComposer(conversationId) {
 
   // --------------------------------------------------------------- modes
 
-  const draft = drafts.get(conversationId);
+  const draft = drafts.get(draftKey);
   if (draft) {
     textarea.value = draft.text;
     noteToggle.checked = draft.note;
@@ -72,9 +83,20 @@ export function createComposer(conversationId) {
     else if (summary && !mayWrite && !isNote()) message = t('composer.takeFirst');
     banner.textContent = message;
     banner.hidden = !message;
-    const len = textarea.value.length;
+    const len = charCount(textarea.value.trim());
     counter.textContent = len > MAX_CHARS * 0.9 ? `${len}/${MAX_CHARS}` : '';
     counter.classList.toggle('over', len > MAX_CHARS);
+    if (len <= MAX_CHARS) showError('');
+  }
+
+  /** The refusal, announced (role="alert") and tied to the textarea; '' hides it. */
+  function showError(message) {
+    if (!message && error.hidden) return;
+    error.hidden = !message;
+    // A new text node each time, so a repeated refusal is announced again.
+    error.replaceChildren(message ? document.createTextNode(message) : '');
+    if (message) textarea.setAttribute('aria-invalid', 'true');
+    else textarea.removeAttribute('aria-invalid');
   }
 
   noteToggle.addEventListener('change', () => {
@@ -85,8 +107,8 @@ export function createComposer(conversationId) {
   });
 
   function saveDraft() {
-    if (textarea.value || isNote()) drafts.set(conversationId, { text: textarea.value, note: isNote() });
-    else drafts.delete(conversationId);
+    if (textarea.value || isNote()) drafts.set(draftKey, { text: textarea.value, note: isNote() });
+    else drafts.delete(draftKey);
   }
 
   // -------------------------------------------------------------- typing
@@ -245,10 +267,13 @@ export function createComposer(conversationId) {
   function submit() {
     const text = textarea.value.trim();
     if (!text || textarea.disabled) return;
-    if (text.length > MAX_CHARS) {
+    const len = charCount(text);
+    if (len > MAX_CHARS) {
       counter.classList.add('over');
+      showError(t('composer.tooLong', { count: len, max: MAX_CHARS }));
       return;
     }
+    showError('');
     stopTyping();
     store.sendMessage(conversationId, isNote() ? 'note' : 'message', text);
     textarea.value = '';

@@ -1,6 +1,14 @@
 // The chat history: events in seq order (deduplicated by seq), paging upward, messages
 // pending until their ack, and "Seen" marks from how far the customer has read (live `read`
 // frames, and the summaries' `visitor_read_seq`, so the marks survive a reload).
+//
+// `lastSeq()` is the end of the contiguous run of events received (from the history or as
+// events, never from acks alone): what `resume` and read marks start from. When an event or an
+// ack shows a higher seq, the gap is filled from `GET …/events?after=`.
+//
+// The history itself is not a live region (opening a chat would read out the whole page, and
+// my own message would be read out as pending, acked and stored). A separate visually hidden
+// live region announces new customer messages and system events only.
 
 import * as api from '../api.js';
 import * as store from '../store.js';
@@ -9,10 +17,22 @@ import { t } from '../i18n.js';
 import { toastError } from '../toast.js';
 
 const PAGE = 50;
+const FILL_PAGE = 100;
+/** How long a gap may stay open before it is fetched (its event is usually on the way). */
+const GAP_WAIT = 300;
+/** Announcements kept in the live region. */
+const ANNOUNCE_KEEP = 3;
 
-export function createTimeline(conversationId) {
+export function createTimeline(conversationId, { onAdvance } = {}) {
   /** seq → element */
   const bySeq = new Map();
+  /** seqs of events received (not only acknowledged) */
+  const received = new Set();
+  /** Every event from the newest page's first up to this one is here; null before the page. */
+  let contiguous = null;
+  let gapTimer = null;
+  let filling = false;
+  let destroyed = false;
   /** client_id → element */
   const pending = new Map();
   let older = null; // `next` cursor: the seq to pass as `before`
@@ -22,7 +42,8 @@ export function createTimeline(conversationId) {
   const olderBtn = h('button', { type: 'button', class: 'btn btn-secondary btn-small', 'data-testid': 'load-older', hidden: true }, t('chat.older'));
   const list = h('ol', { class: 'events' });
   const start = h('p', { class: 'timeline-start muted small', hidden: true }, t('chat.start'));
-  const el = h('div', { class: 'timeline', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': t('chat.history'), tabindex: '0' },
+  const announcer = h('div', { class: 'sr-only', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-atomic': 'false', 'data-testid': 'chat-announcer' });
+  const el = h('div', { class: 'timeline', role: 'region', 'aria-label': t('chat.history'), tabindex: '0' },
     h('div', { class: 'timeline-top' }, olderBtn, start),
     list);
 
@@ -69,15 +90,20 @@ export function createTimeline(conversationId) {
     if (!seen && has) has.remove();
   }
 
-  /** Inserts an event at its place; an already-known seq only refreshes the element. */
-  function add(ev) {
-    if (!ev || typeof ev.seq !== 'number') return;
+  /**
+   * Inserts an event at its place; an already-known seq only refreshes the element. `real` is
+   * false for an event made up from an ack (its event is still to come). Returns whether the
+   * seq is new here.
+   */
+  function add(ev, real = true) {
+    if (!ev || typeof ev.seq !== 'number') return false;
+    if (real) received.add(ev.seq);
     const existing = bySeq.get(ev.seq);
     const node = build(ev);
     if (existing) {
       existing.replaceWith(node);
       bySeq.set(ev.seq, node);
-      return;
+      return false;
     }
     bySeq.set(ev.seq, node);
     // After the last element with a smaller seq (pending messages stay at the end).
@@ -87,12 +113,82 @@ export function createTimeline(conversationId) {
     }
     if (after) after.after(node);
     else list.prepend(node);
+    return true;
   }
 
-  function lastSeq() {
+  function highestSeq() {
     let max = 0;
     for (const seq of bySeq.keys()) if (seq > max) max = seq;
     return max;
+  }
+
+  /** Moves `contiguous` over the events received since; tells the chat when it moved. */
+  function advance() {
+    if (contiguous === null) return;
+    const before = contiguous;
+    while (received.has(contiguous + 1)) contiguous += 1;
+    if (contiguous !== before) onAdvance?.(contiguous);
+  }
+
+  /**
+   * The highest seq up to which every event is here (null until the newest page is in):
+   * `resume` and read marks start from it, so an event behind a gap is never skipped.
+   */
+  function lastSeq() {
+    return contiguous;
+  }
+
+  // ------------------------------------------------------------------ gaps
+
+  /** A seq above contiguous + 1 is known (an event or an ack): fetch what lies between. */
+  function checkGap() {
+    if (destroyed || filling || gapTimer || !hasGap()) return;
+    gapTimer = setTimeout(() => {
+      gapTimer = null;
+      fill();
+    }, GAP_WAIT);
+  }
+
+  function hasGap() {
+    // Something above contiguous is known but not every event up to it has arrived.
+    return contiguous !== null && highestSeq() > contiguous + 1;
+  }
+
+  async function fill() {
+    if (destroyed || filling || !hasGap()) return;
+    filling = true;
+    try {
+      for (let round = 0; round < 20 && hasGap() && !destroyed; round += 1) {
+        const from = contiguous;
+        const page = await api.get(`/conversations/${conversationId}/events`, { after: from, limit: FILL_PAGE });
+        if (destroyed) return;
+        const items = page?.items ?? [];
+        const stick = nearBottom();
+        for (const ev of items) {
+          if (add(ev)) announce(ev);
+        }
+        advance();
+        if (stick) toBottom();
+        if (!items.length || contiguous === from) break;
+      }
+    } catch {
+      // Not now (offline, or the server is away): the next resume or event tries again.
+    } finally {
+      filling = false;
+    }
+  }
+
+  // ---------------------------------------------------------- announcements
+
+  /** Reads out a new customer message or system event (never my own, never history). */
+  function announce(ev) {
+    if (!loadedOnce) return;
+    let text = null;
+    if (ev.kind === 'message' && ev.author === 'visitor') text = t('chat.announceMessage', { name: ev.name ?? '', text: ev.text ?? '' });
+    else if (ev.kind === 'system') text = ev.text ?? '';
+    if (!text) return;
+    announcer.append(h('p', { 'data-seq': ev.seq }, text));
+    while (announcer.childElementCount > ANNOUNCE_KEEP) announcer.firstElementChild.remove();
   }
 
   // ------------------------------------------------------------ pending messages
@@ -152,23 +248,29 @@ export function createTimeline(conversationId) {
     // Stored: it becomes the event with that seq (the event frame itself follows).
     const item = ack.item ?? {};
     node.remove();
-    add({ seq: ack.seq, kind: item.kind ?? 'message', author: 'operator', name: store.state.me?.name, text: item.text ?? node.querySelector('.ev-text')?.textContent ?? '', at: ack.at });
+    add({ seq: ack.seq, kind: item.kind ?? 'message', author: 'operator', name: store.state.me?.name, text: item.text ?? node.querySelector('.ev-text')?.textContent ?? '', at: ack.at }, false);
     toBottom();
+    checkGap();
   }
 
   // ----------------------------------------------------------------- history
 
   async function loadLatest() {
     const page = await api.get(`/conversations/${conversationId}/events`, { limit: PAGE });
-    for (const ev of page.items ?? []) add(ev);
+    const items = page.items ?? [];
+    for (const ev of items) add(ev);
     older = page.next ?? null;
     olderBtn.hidden = !older;
     start.hidden = Boolean(older);
+    // Everything before the newest page is there for "Load older": the run starts after it.
+    contiguous = items.length ? Math.min(...items.map((ev) => ev.seq)) - 1 : 0;
+    advance();
     loadedOnce = true;
     for (const [clientId, item] of store.state.outbox) {
       if (item.conversation_id === conversationId) showPending(clientId, item);
     }
     toBottom();
+    checkGap();
   }
 
   async function loadOlder() {
@@ -196,8 +298,10 @@ export function createTimeline(conversationId) {
   function onEvent(ev) {
     if (ev.conversation_id !== conversationId) return;
     const stick = nearBottom();
-    add(ev);
+    if (add(ev)) announce(ev);
+    advance();
     if (stick && loadedOnce) toBottom();
+    checkGap();
   }
 
   function onSeen({ conversation_id: id, seq }) {
@@ -215,11 +319,16 @@ export function createTimeline(conversationId) {
 
   return {
     el,
+    announcer,
     loadLatest,
     lastSeq,
     showError(message) {
       replace(list, h('li', { class: 'timeline-error', role: 'alert' }, message));
     },
-    destroy() { offs.forEach((off) => off()); },
+    destroy() {
+      destroyed = true;
+      clearTimeout(gapTimer);
+      offs.forEach((off) => off());
+    },
   };
 }
