@@ -273,6 +273,10 @@ ensure_browser_tools() {
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
     command -v npm >/dev/null 2>&1 || missing+=(npm)
     ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+    local node_major
+    node_major=$(node -p 'process.versions.node.split(".")[0]')
+    ((node_major >= 20)) ||
+        die "the browser tests need Node.js 20 or newer (playwright-core); this is $(node --version). Debian 12 ships 18: install nodejs 20 (Debian 13, or NodeSource's packages)"
     local dir=tests/browser
     if [[ ! -d $dir/node_modules/playwright-core || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
         say "installing the browser tests' npm packages"
