@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter, AsyncContext};
 use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
 use actix_web::{middleware, web, App, HttpServer};
 use tokio::sync::watch;
 
@@ -113,6 +114,12 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         App::new()
             .app_data(state.clone())
             .wrap(http::assets::widget_cors(widget_origins.clone()))
+            // actix answers a routed path with the wrong method with an empty 405: give it the
+            // API's error body.
+            .wrap(middleware::ErrorHandlers::new().handler(
+                StatusCode::METHOD_NOT_ALLOWED,
+                http::method_not_allowed_body,
+            ))
             .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
             // No client addresses in the log: operators must not learn who a visitor is.
             .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("switchboard::http"))

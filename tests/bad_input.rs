@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Client, TestServer};
+use reqwest::Method;
 use serde_json::{json, Value};
 use switchboard::domain::Role;
 use tokio_tungstenite::tungstenite::Message;
@@ -386,5 +387,38 @@ async fn bad_http_bodies_get_clear_errors() {
         (status, body["error"]["code"].as_str()),
         (404, Some("not_found"))
     );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_wrong_method_on_a_routed_path_is_405_and_an_unknown_path_404() {
+    let mut server = TestServer::start().await;
+    let conversation = "/api/v1/conversations/01a20123-8b79-7308-974f-5f067b8a3682";
+    for (method, path) in [
+        (Method::PUT, "/api/v1/conversations".to_owned()),
+        (Method::DELETE, "/health".to_owned()),
+        (Method::GET, format!("{conversation}/take")),
+        (Method::PATCH, "/api/v1/operators/me/status".to_owned()),
+        (Method::POST, "/widget.js".to_owned()),
+    ] {
+        let res = server
+            .http
+            .request(method.clone(), server.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method} {path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(
+            body["error"]["code"], "method_not_allowed",
+            "{method} {path}"
+        );
+    }
+    for path in ["/api/v1/nope", "/nowhere", "/api/v2/conversations"] {
+        let res = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
     server.stop().await;
 }

@@ -142,8 +142,32 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .configure(content::configure);
 }
 
-async fn not_found() -> Result<HttpResponse, AppError> {
+/// Nothing answered: 405 when the path is routed but not for this method, 404 otherwise.
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    if req.resource_map().has_resource(req.path()) {
+        return Ok(method_not_allowed());
+    }
     Err(AppError::NotFound("no such endpoint".into()))
+}
+
+pub(crate) fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed().json(serde_json::json!({
+        "error": {
+            "code": "method_not_allowed",
+            "message": "this endpoint does not support that method",
+        }
+    }))
+}
+
+/// Every 405 carries the API's error body (actix's own has none).
+pub fn method_not_allowed_body<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    let (req, _) = res.into_parts();
+    let res = method_not_allowed();
+    Ok(actix_web::middleware::ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, res).map_into_right_body(),
+    ))
 }
 
 fn json_error(err: JsonPayloadError) -> AppError {

@@ -50,12 +50,7 @@ fn resource(path: &str) -> Resource {
 }
 
 async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed().json(serde_json::json!({
-        "error": {
-            "code": "method_not_allowed",
-            "message": "this endpoint does not support that method",
-        }
-    }))
+    super::method_not_allowed()
 }
 
 #[derive(OpenApi)]
