@@ -804,10 +804,30 @@
     else if (!socket) connect();
   }
 
+  /** Tabs of the site take turns at starting a chat (Web Locks), so two never start two. */
+  function withSessionLock(fn) {
+    if (navigator.locks && typeof navigator.locks.request === 'function') {
+      return navigator.locks.request(`${storageKey}:session`, fn);
+    }
+    return fn();
+  }
+
+  /** Joins the chat another tab of the site has started, if there is one. */
+  function adoptSession() {
+    if (stored.token) return;
+    const other = load();
+    if (!other.token) return;
+    stored.token = other.token;
+    stored.conversationId = other.conversationId;
+    for (const entry of stored.outbox) if (!entry.token) entry.token = other.token;
+    save();
+  }
+
   async function startSession() {
     if (creating) return creating;
     const name = ui.name.value.trim();
-    creating = (async () => {
+    creating = withSessionLock(async () => {
+      adoptSession();
       for (let attempt = 0; !stored.token; attempt++) {
         try {
           const body = { language: lang };
@@ -865,7 +885,7 @@
       }
       ui.nameRow.hidden = true;
       connect();
-    })();
+    });
     try {
       await creating;
     } finally {
@@ -995,12 +1015,9 @@
   document.addEventListener('visibilitychange', sendRead);
   // Another tab of the site started the chat: join it rather than start a second one.
   window.addEventListener('storage', (e) => {
-    if (e.key !== storageKey || stored.token) return;
-    const other = load();
-    if (!other.token) return;
-    stored.token = other.token;
-    stored.conversationId = other.conversationId;
-    for (const entry of stored.outbox) if (!entry.token) entry.token = other.token;
+    if (e.key !== storageKey || stored.token || creating) return;
+    adoptSession();
+    if (!stored.token) return;
     ui.nameRow.hidden = true;
     connect();
   });

@@ -314,6 +314,28 @@ describe('visitor widget', () => {
     await context.close();
   });
 
+  test('two fresh tabs writing at the same moment start one chat, not two', async () => {
+    const context = await browser.newContext();
+    const tabs = [await context.newPage(), await context.newPage()];
+    // Both pages load first; then each opens its window.
+    for (const tab of tabs) await tab.goto(`${siteUrl}/?race`);
+    for (const tab of tabs) await tab.locator('[data-testid="launcher"]').click();
+    const before = Number((await server.sql('SELECT count(*) FROM conversations'))[0][0]);
+    await Promise.all([write(tabs[0], 'Race from the left tab'), write(tabs[1], 'Race from the right tab')]);
+    for (const [tab, text] of [[tabs[0], 'Race from the left tab'], [tabs[1], 'Race from the right tab']]) {
+      await widget.sent(tab, text);
+    }
+    const conversations = await server.sql(
+      `SELECT DISTINCT conversation_id FROM events WHERE body IN ('Race from the left tab', 'Race from the right tab')`,
+    );
+    assert.equal(conversations.length, 1, 'both messages in one conversation');
+    assert.equal(Number((await server.sql('SELECT count(*) FROM conversations'))[0][0]), before + 1);
+    // Each tab shows the other's message too: it is the same chat.
+    await widget.message(tabs[0], 'Race from the right tab').waitFor();
+    await widget.message(tabs[1], 'Race from the left tab').waitFor();
+    await context.close();
+  });
+
   test('a strict site CSP and a hostile Array.prototype.toJSON do not break the widget', async () => {
     const strict = await newPage(browser);
     await strict.goto(`${siteUrl}/?csp`);
