@@ -673,11 +673,7 @@
     const item = pending.get(ack.client_id);
     pending.delete(ack.client_id);
     settle(ack.client_id);
-    if (inFlight === ack.client_id) {
-      inFlight = null;
-      clearTimeout(ackTimer);
-      pump();
-    }
+    release(ack.client_id);
     if (!item) return;
     if (shown.has(ack.seq)) {
       // The replayed history already holds this message (an ack lost before a reload).
@@ -715,14 +711,7 @@
       if (error.code === 'rate_limited' || error.code === 'unavailable') {
         // Not stored: the same message goes again shortly, still ahead of the ones after it.
         showError(t_err[error.code]);
-        if (inFlight === error.client_id) {
-          clearTimeout(ackTimer);
-          ackTimer = setTimeout(() => {
-            showError(null);
-            inFlight = null;
-            pump();
-          }, RETRY_SOON_MS + Math.random() * 500);
-        }
+        release(error.client_id, RETRY_SOON_MS + Math.random() * 500, () => showError(null));
         return;
       }
       // Refused for good: keep the text on screen, marked, so the visitor can copy it.
@@ -732,11 +721,7 @@
       if (item) setMessageState(item, 'failed');
       if (error.code === 'conversation_closed') setStatus('closed');
       showError(t_err[error.code] || error.message || t_err.generic);
-      if (inFlight === error.client_id) {
-        inFlight = null;
-        clearTimeout(ackTimer);
-        pump();
-      }
+      release(error.client_id);
       return;
     }
     if (error.code === 'not_resolved') showError(t_err.not_resolved);
@@ -772,12 +757,20 @@
     inFlight = next.client_id;
     frame({ type: 'message', client_id: next.client_id, text: next.text });
     clearTimeout(ackTimer);
-    ackTimer = setTimeout(() => {
-      if (inFlight === next.client_id) {
-        inFlight = null;
-        pump();
-      }
-    }, ACK_TIMEOUT_MS);
+    ackTimer = setTimeout(() => release(next.client_id), ACK_TIMEOUT_MS);
+  }
+
+  /** `clientId` stops holding the queue: the next message (or it again) goes, after `delay`. */
+  function release(clientId, delay = 0, then = () => {}) {
+    if (inFlight !== clientId) return;
+    clearTimeout(ackTimer);
+    const go = () => {
+      then();
+      inFlight = null;
+      pump();
+    };
+    if (delay) ackTimer = setTimeout(go, delay);
+    else go();
   }
 
   async function submitMessage() {

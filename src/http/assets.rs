@@ -12,6 +12,8 @@ use actix_cors::Cors;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Compress;
 use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use rust_embed::{EmbeddedFile, RustEmbed};
 
 use crate::error::AppError;
@@ -109,7 +111,10 @@ pub fn widget_cors(origins: Arc<Vec<String>>) -> Cors {
 /// file costs a 304.
 fn serve(req: &HttpRequest, path: &str) -> Result<HttpResponse, AppError> {
     let file = lookup(path).ok_or_else(|| AppError::NotFound("no such file".into()))?;
-    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
+    let etag = format!(
+        "\"{}\"",
+        URL_SAFE_NO_PAD.encode(&file.metadata.sha256_hash()[..16])
+    );
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -148,8 +153,4 @@ fn lookup(path: &str) -> Option<EmbeddedFile> {
         return None;
     }
     Static::get(path)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -17,7 +17,7 @@ use crate::actors::conversation::{Ack, By, Conversation, PostMessage};
 use crate::auth::OperatorIdentity;
 use crate::db::conversations::{self, ListCursor, ListFilter, Visibility};
 use crate::db::events::{self, EventRow};
-use crate::domain::{Author, ConversationStatus, EventKind};
+use crate::domain::{Author, EventKind};
 use crate::error::{ApiError, AppError, AppResult};
 use crate::ids::{ConversationId, OperatorId, TagId};
 use crate::protocol::ConversationSummary;
@@ -105,14 +105,12 @@ pub async fn list(
         Some(n) if (1..=100).contains(&n) => n,
         Some(_) => return Err(AppError::invalid("limit", "limit must be 1 to 100")),
     };
-    let mut filter = ListFilter::default();
-    if let Some(status) = &query.status {
-        filter.status = Some(
-            status
-                .parse::<ConversationStatus>()
-                .map_err(|e| AppError::invalid("status", e.to_string()))?,
-        );
-    }
+    let mut filter = ListFilter {
+        status: parse_param(&query.status, "status")?,
+        priority: parse_param(&query.priority, "priority")?,
+        channel: parse_param(&query.channel, "channel")?,
+        ..ListFilter::default()
+    };
     match query.assignee.as_deref() {
         None => {}
         Some("me") => filter.assignee = Some(auth.operator.id),
@@ -126,8 +124,6 @@ pub async fn list(
             })?)
         }
     }
-    filter.priority = parse_param(&query.priority, "priority")?;
-    filter.channel = parse_param(&query.channel, "channel")?;
     filter.tag = query
         .tag
         .as_deref()

@@ -132,7 +132,10 @@ describe('operator panel', () => {
     await visitor.locator('[data-testid="rated"]').waitFor();
     const rows = await server.sql(`SELECT status, rating FROM conversations WHERE id = '${id}'`);
     assert.deepEqual(rows, [['resolved', '5']]);
-    await eventually(async () => (await panel.locator('[data-testid="conv-status"]').innerText()).trim() !== '', {});
+    // The panel's own header follows the status (CSS capitalises the word on screen).
+    await eventually(async () => (await panel.locator('[data-testid="conv-status"]').textContent()).trim() === 'resolved', {
+      message: 'the chat header says resolved',
+    });
     assert.deepEqual(panel.problems, []);
     assert.deepEqual(visitor.problems, []);
     await panel.context().close();

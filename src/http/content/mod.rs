@@ -10,47 +10,38 @@ pub mod search;
 pub mod stats;
 pub mod tags;
 
-use actix_web::{web, HttpResponse, Resource};
+use actix_web::web;
 use utoipa::OpenApi;
 
-/// Routes under `/api/v1`.
+/// Routes under `/api/v1`. A method a resource does not route answers 405 in the API's error
+/// shape (`super::method_not_allowed_body`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        resource("/tags")
+        web::resource("/tags")
             .route(web::get().to(tags::list))
             .route(web::post().to(tags::create)),
     )
     .service(
-        resource("/tags/{id}")
+        web::resource("/tags/{id}")
             .route(web::get().to(tags::get))
             .route(web::patch().to(tags::update))
             .route(web::delete().to(tags::delete)),
     )
     .service(
-        resource("/canned-responses")
+        web::resource("/canned-responses")
             .route(web::get().to(canned::list))
             .route(web::post().to(canned::create)),
     )
     .service(
-        resource("/canned-responses/{id}")
+        web::resource("/canned-responses/{id}")
             .route(web::get().to(canned::get))
             .route(web::patch().to(canned::update))
             .route(web::delete().to(canned::delete)),
     )
-    .service(resource("/search").route(web::get().to(search::search)))
-    .service(resource("/conversations/{id}/contact").route(web::get().to(contact::contact)))
-    .service(resource("/stats").route(web::get().to(stats::stats)))
-    .service(resource("/audit").route(web::get().to(audit::list)));
-}
-
-/// A resource whose unsupported methods still answer in the API's error shape (actix's own
-/// 405 has an empty body).
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
-}
-
-async fn method_not_allowed() -> HttpResponse {
-    super::method_not_allowed()
+    .service(web::resource("/search").route(web::get().to(search::search)))
+    .service(web::resource("/conversations/{id}/contact").route(web::get().to(contact::contact)))
+    .service(web::resource("/stats").route(web::get().to(stats::stats)))
+    .service(web::resource("/audit").route(web::get().to(audit::list)));
 }
 
 #[derive(OpenApi)]
