@@ -108,7 +108,8 @@ start_server() { # log-file
         exit 1
     fi
     env SWITCHBOARD_LISTEN=$LISTEN SWITCHBOARD_SESSIONS_PER_IP_PER_MIN=1000000 \
-        SWITCHBOARD_LOGINS_PER_IP_PER_MIN=100000 RUST_LOG=${RUST_LOG:-warn} \
+        SWITCHBOARD_LOGINS_PER_IP_PER_MIN=100000 SWITCHBOARD_API_REQUESTS_PER_SEC=1000000 \
+        SWITCHBOARD_API_BURST=1000000 RUST_LOG=${RUST_LOG:-warn} \
         "$BIN/switchboard" serve >"$1" 2>&1 &
     SERVER_PID=$!
     "$BIN/bench" wait --url "$URL" --timeout-secs 120

@@ -109,6 +109,8 @@ pub struct OperatorInput<'a> {
 
 impl OperatorInput<'_> {
     fn validate(&self) -> AppResult<()> {
+        crate::validate::text("email", self.email)?;
+        crate::validate::text("name", self.name)?;
         let email = self.email.trim();
         if email.len() > 254
             || !email.contains('@')

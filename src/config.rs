@@ -38,8 +38,28 @@ pub struct Config {
     pub max_text_chars: usize,
     pub max_frame_bytes: usize,
     pub max_body_bytes: usize,
+    /// Sustained messages per second a visitor may send in one conversation (all its sockets).
     pub visitor_messages_per_sec: u32,
     pub visitor_burst: u32,
+    /// Sustained messages and notes per second one operator socket may send.
+    pub operator_messages_per_sec: u32,
+    pub operator_burst: u32,
+    /// Open sockets one widget token (one conversation) may have; more are closed with 4429.
+    pub sockets_per_widget_token: usize,
+    /// Open sockets one operator may have; more are closed with 4429.
+    pub sockets_per_operator: usize,
+    /// Sockets one IP may hold open before their `hello` succeeds; more upgrades answer 429.
+    pub unauthenticated_sockets_per_ip: usize,
+    /// Frames and bytes waiting for one socket; a client that falls further behind is closed
+    /// with 1008 and resumes by `last_seq`.
+    pub socket_queue_frames: usize,
+    pub socket_queue_bytes: usize,
+    /// A socket with frames waiting and nothing drained for this long is closed; the kernel
+    /// also drops a connection whose sent data stays unacknowledged this long.
+    pub socket_stall_secs: u64,
+    /// A conversation nobody has written in (a widget session opened and never used) is not
+    /// queued; after this long it is deleted with its token.
+    pub empty_conversation_ttl_secs: u64,
     /// Widget sessions one IP may open per minute.
     pub sessions_per_ip_per_min: u32,
     /// Login attempts one IP may make per minute.
@@ -64,6 +84,15 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// `text` or `json`.
     pub log_format: String,
+    /// The panel's session cookie is `__Host-sb_session` with `Secure` (sent over HTTPS only);
+    /// false names it `sb_session` without `Secure`, for plain-HTTP development only.
+    pub cookie_secure: bool,
+    /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` name the client (comma-separated
+    /// addresses or CIDRs); empty: the TCP peer is the client.
+    pub trusted_proxies: String,
+    /// Operator API requests one token may make per second, after a burst of `api_burst`.
+    pub api_requests_per_sec: u32,
+    pub api_burst: u32,
 }
 
 impl Default for Config {
@@ -80,6 +109,15 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             visitor_messages_per_sec: 5,
             visitor_burst: 10,
+            operator_messages_per_sec: 5,
+            operator_burst: 20,
+            sockets_per_widget_token: 5,
+            sockets_per_operator: 10,
+            unauthenticated_sockets_per_ip: 20,
+            socket_queue_frames: 1000,
+            socket_queue_bytes: 1024 * 1024,
+            socket_stall_secs: 30,
+            empty_conversation_ttl_secs: 3600,
             sessions_per_ip_per_min: 30,
             logins_per_ip_per_min: 10,
             operator_token_ttl_hours: 12,
@@ -95,6 +133,10 @@ impl Default for Config {
             support_name: "Live Support".to_owned(),
             shutdown_timeout_secs: 5,
             log_format: "text".to_owned(),
+            cookie_secure: true,
+            trusted_proxies: String::new(),
+            api_requests_per_sec: 20,
+            api_burst: 100,
         }
     }
 }
@@ -145,6 +187,18 @@ impl Config {
 
     pub fn conversation_idle(&self) -> Duration {
         Duration::from_secs(self.conversation_idle_secs.max(1))
+    }
+
+    pub fn outbox_limits(&self) -> crate::actors::outbox::OutboxLimits {
+        crate::actors::outbox::OutboxLimits {
+            frames: self.socket_queue_frames.max(1),
+            bytes: self.socket_queue_bytes.max(1024),
+            stall: self.socket_stall(),
+        }
+    }
+
+    pub fn socket_stall(&self) -> Duration {
+        Duration::from_secs(self.socket_stall_secs.max(1))
     }
 
     pub fn db_timeout(&self) -> Duration {

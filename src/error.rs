@@ -189,17 +189,102 @@ impl ResponseError for AppError {
     }
 }
 
+/// The unique index that makes a retried send idempotent. A clash on it means the event was
+/// stored by an attempt whose answer was lost: the sender should retry, and the retry is
+/// answered with the original ack.
+const IDEMPOTENCY_KEY: &str = "events_conversation_id_author_id_client_id_key";
+
+/// Beginnings of PostgreSQL's messages for SQLSTATE class 22 (data exception). diesel-async
+/// keeps the SQLSTATE to itself (it maps a few class-23 codes to a `DatabaseErrorKind` and
+/// everything else to `Unknown`), so the message is all there is to go by; it is in English
+/// unless the server's `lc_messages` says otherwise, and an unrecognised one stays
+/// `unavailable`.
+const DATA_EXCEPTIONS: &[&str] = &[
+    "invalid byte sequence for encoding",  // 22021: NUL in text
+    "unsupported Unicode escape sequence", // 22P05: \u0000 in jsonb
+    "character with byte sequence",        // 22P05: no equivalent in the encoding
+    "invalid input syntax for type",       // 22P02
+    "invalid input value for enum",        // 22P02
+    "malformed array literal",             // 22P02
+    "value too long for type",             // 22001
+    "out of range",                        // 22003, 22008, 2202E
+    "numeric field overflow",              // 22003
+    "division by zero",                    // 22012
+    "incorrect binary data format",        // 22P03
+    "invalid Unicode",                     // 22P05 and 22023 variants
+    "null character not permitted",        // 22P05
+];
+
+fn is_data_exception(message: &str) -> bool {
+    DATA_EXCEPTIONS.iter().any(|m| message.contains(m))
+}
+
+/// What the database's refusal means for the client. Refusals caused by the request's data
+/// (SQLSTATE classes 22 and 23) would fail the same way on every retry, so they are 4xx;
+/// only trouble reaching or using the database is `unavailable`, which clients retry.
+fn from_database_error(
+    kind: diesel::result::DatabaseErrorKind,
+    info: &(dyn diesel::result::DatabaseErrorInformation + Send + Sync),
+) -> AppError {
+    use diesel::result::DatabaseErrorKind as Kind;
+    let refused = |what: &str| {
+        tracing::info!(?kind, constraint = ?info.constraint_name(), error = info.message(), "{what}");
+    };
+    match kind {
+        Kind::UniqueViolation if info.constraint_name() == Some(IDEMPOTENCY_KEY) => {
+            tracing::info!("a retried send was already stored; the retry gets the original ack");
+            AppError::Unavailable
+        }
+        Kind::UniqueViolation => {
+            refused("unique violation");
+            AppError::conflict("conflict", "that already exists")
+        }
+        Kind::ForeignKeyViolation | Kind::RestrictViolation | Kind::ExclusionViolation => {
+            refused("integrity violation");
+            AppError::conflict(
+                "conflict",
+                "that conflicts with the current state of another record",
+            )
+        }
+        Kind::NotNullViolation | Kind::CheckViolation => {
+            refused("constraint violation");
+            AppError::InvalidRequest {
+                message: "a value is missing or outside what is allowed".into(),
+                field: None,
+            }
+        }
+        Kind::Unknown if is_data_exception(info.message()) => {
+            refused("data exception");
+            AppError::InvalidRequest {
+                message: "a value cannot be stored (for instance, text with a NUL character)"
+                    .into(),
+                field: None,
+            }
+        }
+        _ => {
+            // Most failures here are a lost connection; a client may retry.
+            tracing::warn!(?kind, error = info.message(), "database error");
+            AppError::Unavailable
+        }
+    }
+}
+
 impl From<diesel::result::Error> for AppError {
     fn from(err: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
+        use diesel::result::Error;
         match err {
             Error::NotFound => AppError::not_found("record"),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                tracing::debug!(constraint = ?info.constraint_name(), "unique violation");
-                AppError::conflict("conflict", "that already exists")
+            Error::DatabaseError(kind, info) => from_database_error(kind, info.as_ref()),
+            // Our own values that could not be turned into SQL or back: a bug that a retry
+            // would only repeat.
+            Error::SerializationError(_)
+            | Error::DeserializationError(_)
+            | Error::QueryBuilderError(_)
+            | Error::InvalidCString(_) => {
+                tracing::error!(error = %err, "database value conversion failed");
+                AppError::Internal
             }
             other => {
-                // Most failures here are a lost connection; a client may retry.
                 tracing::warn!(error = %other, "database error");
                 AppError::Unavailable
             }
@@ -218,5 +303,75 @@ impl From<actix::MailboxError> for AppError {
     fn from(err: actix::MailboxError) -> Self {
         tracing::warn!(error = %err, "actor mailbox error");
         AppError::Unavailable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+
+    fn db_error(kind: Kind, message: &str) -> AppError {
+        Error::DatabaseError(kind, Box::new(message.to_owned())).into()
+    }
+
+    #[test]
+    fn data_exceptions_are_client_errors_without_driver_text() {
+        for message in [
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+            "unsupported Unicode escape sequence",
+            "smallint out of range",
+            "value too long for type character varying(10)",
+        ] {
+            let err = db_error(Kind::Unknown, message);
+            assert_eq!(err.code(), ErrorCode::InvalidRequest, "{message}");
+            assert!(!err.to_string().contains("UTF8"), "no driver text: {err}");
+        }
+    }
+
+    #[test]
+    fn integrity_violations_are_client_errors() {
+        assert_eq!(
+            db_error(Kind::CheckViolation, "new row violates check constraint").code(),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            db_error(Kind::NotNullViolation, "null value").code(),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            db_error(Kind::ForeignKeyViolation, "violates foreign key").code(),
+            ErrorCode::Conflict
+        );
+        assert_eq!(
+            db_error(Kind::UniqueViolation, "duplicate key").code(),
+            ErrorCode::Conflict
+        );
+    }
+
+    #[test]
+    fn trouble_reaching_the_database_stays_unavailable() {
+        for (kind, message) in [
+            (Kind::ClosedConnection, "connection closed"),
+            (
+                Kind::UnableToSendCommand,
+                "error communicating with the server",
+            ),
+            (Kind::SerializationFailure, "could not serialize access"),
+            (
+                Kind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            (
+                Kind::Unknown,
+                "canceling statement due to statement timeout",
+            ),
+        ] {
+            assert_eq!(
+                db_error(kind, message).code(),
+                ErrorCode::Unavailable,
+                "{message}"
+            );
+        }
     }
 }

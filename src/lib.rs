@@ -16,3 +16,4 @@ pub mod protocol;
 pub mod server;
 pub mod telemetry;
 pub mod ticket;
+pub mod validate;

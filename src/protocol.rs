@@ -14,6 +14,11 @@ use crate::ids::{ConversationId, GroupId, OperatorId};
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 /// Closed because the server is restarting: reconnect.
 pub const CLOSE_RESTART: u16 = 1012;
+/// Closed because the client did not read its frames fast enough (its outbound queue filled,
+/// or nothing drained for `socket_stall_secs`): reconnect and resume by `last_seq`.
+pub const CLOSE_TOO_SLOW: u16 = 1008;
+/// Closed because the token (or operator) already has as many sockets open as allowed.
+pub const CLOSE_TOO_MANY_SOCKETS: u16 = 4429;
 
 /// Frames a visitor's widget sends.
 #[derive(Debug, Deserialize)]
@@ -103,6 +108,13 @@ pub struct ConversationSummary {
     /// An operator has read up to this seq.
     pub operator_read_seq: i64,
     pub created_at: DateTime<Utc>,
+}
+
+impl ConversationSummary {
+    /// Waiting, but the customer has not written yet: it costs no operator anything.
+    pub fn is_dormant(&self) -> bool {
+        self.status == ConversationStatus::Pending && self.last_message_at.is_none()
+    }
 }
 
 impl From<&WithAlias> for ConversationSummary {
@@ -233,6 +245,10 @@ pub enum OperatorOut<'a> {
     },
     Presence {
         status: Presence,
+    },
+    /// The signed-in operator changed (name, role): from now on the socket acts as this.
+    Operator {
+        operator: &'a OperatorView,
     },
     Error {
         code: &'a str,

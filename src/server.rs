@@ -18,15 +18,20 @@ use crate::actors::router::Router;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::db::{self, event_writer::EventWriter, DbPool};
+use crate::http::client_ip::TrustedProxies;
 use crate::http::{self, AppState};
 use crate::telemetry;
 
 /// How long sockets get to close after being told to reconnect.
 const SOCKET_CLOSE_GRACE: Duration = Duration::from_millis(200);
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often rate limiters forget clients that went quiet.
+const LIMIT_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("invalid setting: {0}")]
+    Setting(String),
     #[error(transparent)]
     Database(#[from] db::SetupError),
     #[error("the router did not start")]
@@ -57,6 +62,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 /// As `start`, with the router's clock given (tests drive time with a manual clock).
 pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Running, StartError> {
     let config = Arc::new(config);
+    let trusted_proxies =
+        TrustedProxies::parse(&config.trusted_proxies).map_err(StartError::Setting)?;
     telemetry::handle();
     let url = config.database_url().to_owned();
     db::ensure_database(&url).await?;
@@ -80,7 +87,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     let handles = arbiters.iter().map(Arbiter::handle).collect();
     let router_thread = Arbiter::new();
     let (registry_tx, registry_rx) = tokio::sync::oneshot::channel();
-    let (router_pool, router_config) = (pool.clone(), config.clone());
+    let (router_pool, router_config, state_clock) = (pool.clone(), config.clone(), clock.clone());
     // The registry needs the router's address and the router needs the registry: both are
     // made on the router's thread, and the registry is handed back here.
     let router = Router::start_in_arbiter(&router_thread.handle(), move |ctx| {
@@ -107,7 +114,10 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         router.clone(),
         registry.clone(),
         shutdown_rx,
+        trusted_proxies,
+        state_clock,
     ));
+    actix_rt::spawn(prune_limits(state.clone()));
     let max_body = config.max_body_bytes;
     let widget_origins = Arc::new(config.allowed_origins());
     let server = HttpServer::new(move || {
@@ -156,6 +166,18 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         shutdown,
         arbiters,
     })
+}
+
+/// Every minute until shutdown, rate limiters forget the clients that went quiet.
+async fn prune_limits(state: web::Data<AppState>) {
+    let mut shutdown = state.shutdown.clone();
+    let mut tick = tokio::time::interval(LIMIT_PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => state.prune_limits(),
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 impl Running {

@@ -16,6 +16,7 @@ pub const DB_POOL_SIZE: &str = "switchboard_db_pool_connections";
 pub const DB_POOL_AVAILABLE: &str = "switchboard_db_pool_available";
 pub const DB_POOL_WAITING: &str = "switchboard_db_pool_waiting";
 pub const CONVERSATIONS_LIVE: &str = "switchboard_conversation_actors";
+pub const SLOW_SOCKETS_CLOSED: &str = "switchboard_slow_sockets_closed_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

@@ -82,7 +82,7 @@ async fn least_loaded_assignment_respects_max_concurrent() {
 
     let mut widgets = Vec::new();
     for n in 1..=5 {
-        widgets.push(server.open_widget(json!({})).await);
+        widgets.push(server.open_widget(json!({"message": "hello"})).await);
         let expected_assigned = n.min(4);
         server
             .eventually("assignments settle", || async {
@@ -103,6 +103,9 @@ async fn least_loaded_assignment_respects_max_concurrent() {
             "never above max concurrent: ann {a}, bob {b}"
         );
     }
+    // Four were active before the fifth arrived: only once the router has queued it and has
+    // no assignment in flight does "unassigned" show that it was refused.
+    server.router_settled(1).await;
     let got = assignees(&server, &widgets).await;
     assert!(got[4].is_none(), "the fifth waits: both operators are full");
     assert_eq!(

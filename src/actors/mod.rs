@@ -2,6 +2,7 @@
 //! the `ConversationRegistry`), and one session actor per visitor or operator socket.
 
 pub mod conversation;
+pub mod outbox;
 pub mod operator_session;
 pub mod registry;
 pub mod router;

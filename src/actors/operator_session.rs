@@ -4,23 +4,30 @@
 //! event that arrives live meanwhile.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use actix::prelude::*;
-use actix_web_actors::ws;
+use actix_web_actors::ws::{self, CloseCode};
 use bytestring::ByteString;
 use chrono::Utc;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::watch;
 
 use super::conversation::{By, MarkRead, Origin, PostMessage, Replay, Typing};
+use super::outbox::{Counted, Outbox, Outlet};
 use super::router::{OperatorConnected, OperatorDisconnected, Seen, SetPresence};
-use super::socket::{self, SocketState, TextSession};
-use super::visitor_session::SessionDeps;
+use super::socket::{self, AdmissionGuard, SocketState, TextSession};
+use super::visitor_session::{SessionDeps, TOO_MANY_SOCKETS};
 use crate::auth::{hash_token, OperatorIdentity};
 use crate::db::conversations::{self, Visibility};
 use crate::db::sessions;
 use crate::domain::{EventKind, Presence};
 use crate::error::{AppError, AppResult};
-use crate::ids::{ConversationId, SessionId};
-use crate::protocol::{decode, encode, OperatorFrame, OperatorOut};
+use crate::ids::{ConversationId, OperatorId, SessionId};
+use crate::protocol::{
+    decode, encode, OperatorFrame, OperatorOut, CLOSE_TOO_MANY_SOCKETS, CLOSE_UNAUTHORIZED,
+};
 
 /// How many open conversations the `welcome` frame lists at most.
 const WELCOME_LIMIT: i64 = 500;
@@ -33,6 +40,8 @@ pub enum OperatorPush {
     Frame {
         frame: ByteString,
         event: Option<(ConversationId, i64)>,
+        /// Counted by the socket's outbox (set by `Outlet::push`).
+        live: bool,
     },
     /// An event replayed on `resume`.
     Replayed {
@@ -42,12 +51,46 @@ pub enum OperatorPush {
     },
     /// The replay of `conversation` is complete.
     ReplayDone { conversation: ConversationId },
+    /// The token was revoked, expired, or the operator deleted: close with 4401.
+    Revoked { reason: &'static str },
+}
+
+impl OperatorPush {
+    pub fn frame(frame: ByteString, event: Option<(ConversationId, i64)>) -> Self {
+        OperatorPush::Frame {
+            frame,
+            event,
+            live: false,
+        }
+    }
+}
+
+impl Counted for OperatorPush {
+    fn bytes(&self) -> usize {
+        match self {
+            OperatorPush::Frame { frame, .. } | OperatorPush::Replayed { frame, .. } => frame.len(),
+            _ => 0,
+        }
+    }
+
+    fn mark_live(&mut self) {
+        if let OperatorPush::Frame { live, .. } = self {
+            *live = true;
+        }
+    }
+}
+
+/// A signed-in socket knows only who it is; what that operator may do is the Router's, read
+/// through `identity` (the Router updates it on every change) at the moment of each action.
+struct SignedIn {
+    id: OperatorId,
+    identity: watch::Receiver<OperatorIdentity>,
 }
 
 enum Phase {
     AwaitingHello,
     Greeting,
-    Ready(OperatorIdentity),
+    Ready(SignedIn),
 }
 
 pub struct OperatorSession {
@@ -55,6 +98,11 @@ pub struct OperatorSession {
     cookie_token: Option<String>,
     deps: SessionDeps,
     socket: SocketState,
+    outbox: Arc<Outbox>,
+    admission: Option<AdmissionGuard>,
+    failed_hellos: u32,
+    /// Messages and notes this socket may send.
+    limiter: DefaultDirectRateLimiter,
     phase: Phase,
     /// Highest event seq written to the socket, per conversation.
     delivered: HashMap<ConversationId, i64>,
@@ -64,11 +112,18 @@ pub struct OperatorSession {
 
 impl OperatorSession {
     /// `cookie_token` is the panel's session cookie, if the upgrade request carried one.
-    pub fn new(deps: SessionDeps, cookie_token: Option<String>) -> Self {
+    pub fn new(deps: SessionDeps, cookie_token: Option<String>, admission: AdmissionGuard) -> Self {
+        let per_sec =
+            NonZeroU32::new(deps.config.operator_messages_per_sec).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(deps.config.operator_burst).unwrap_or(per_sec);
         OperatorSession {
             id: SessionId::new(),
             cookie_token,
             socket: SocketState::new(deps.config.max_frame_bytes),
+            outbox: Outbox::new(deps.config.outbox_limits()),
+            admission: Some(admission),
+            failed_hellos: 0,
+            limiter: RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst)),
             phase: Phase::AwaitingHello,
             delivered: HashMap::new(),
             replaying: HashMap::new(),
@@ -76,49 +131,92 @@ impl OperatorSession {
         }
     }
 
+    fn outlet(&self, ctx: &mut ws::WebsocketContext<Self>) -> Outlet<OperatorPush> {
+        Outlet::new(ctx.address().recipient(), self.outbox.clone())
+    }
+
     fn hello(&mut self, token: String, ctx: &mut ws::WebsocketContext<Self>) {
         self.phase = Phase::Greeting;
         let pool = self.deps.pool.clone();
         let router = self.deps.router.clone();
-        let recipient = ctx.address().recipient();
+        let outlet = self.outlet(ctx);
         let session = self.id;
         let greet = async move {
+            let token_hash = hash_token(&token);
             let mut conn = pool.get().await?;
-            let row = sessions::operator_by_token(&mut conn, &hash_token(&token), Utc::now())
-                .await?
-                .ok_or_else(|| AppError::Unauthorized("invalid or expired token".into()))?;
-            let operator = OperatorIdentity::from(&row);
-            let visibility = if operator.role.sees_all() {
-                Visibility::All
-            } else {
-                Visibility::Agent(operator.id)
-            };
-            let open = conversations::open_visible(&mut conn, visibility, WELCOME_LIMIT).await?;
-            let summaries = conversations::summaries(&mut conn, &open).await?;
-            drop(conn);
-            // Registered before the welcome is written: live frames queue up behind it.
-            router
+            let (row, expires_at) =
+                sessions::operator_session_by_token(&mut conn, &token_hash, Utc::now())
+                    .await?
+                    .ok_or_else(|| AppError::Unauthorized("invalid or expired token".into()))?;
+            let operator_id = row.id;
+            // Registered before the conversations are read: whatever changes from here on is
+            // pushed (and queues behind the welcome), so nothing falls in between.
+            let identity = router
                 .send(OperatorConnected {
-                    operator: operator.clone(),
+                    operator: OperatorIdentity::from(&row),
                     session,
-                    recipient,
+                    token_hash,
+                    outlet,
                 })
-                .await?;
-            AppResult::Ok((operator, summaries))
+                .await??;
+            let read = async {
+                let visibility = {
+                    let current = identity.borrow();
+                    if current.role.sees_all() {
+                        Visibility::All
+                    } else {
+                        Visibility::Agent(current.id)
+                    }
+                };
+                let open =
+                    conversations::open_visible(&mut conn, visibility, WELCOME_LIMIT).await?;
+                AppResult::Ok(conversations::summaries(&mut conn, &open).await?)
+            };
+            match read.await {
+                Ok(summaries) => AppResult::Ok((identity, expires_at, summaries)),
+                Err(e) => {
+                    router.do_send(OperatorDisconnected {
+                        operator: operator_id,
+                        session,
+                    });
+                    Err(e)
+                }
+            }
         };
         ctx.wait(
             fut::wrap_future::<_, Self>(greet).map(|result, act, ctx| match result {
-                Ok((operator, summaries)) => {
-                    let view = operator.view();
+                Ok((identity, expires_at, summaries)) => {
+                    let view = identity.borrow().view();
                     ctx.text(encode(&OperatorOut::Welcome {
                         operator: &view,
                         conversations: &summaries,
                     }));
-                    act.phase = Phase::Ready(operator);
+                    act.phase = Phase::Ready(SignedIn {
+                        id: view.id,
+                        identity,
+                    });
+                    act.admission = None;
+                    // The token's end is the socket's end.
+                    let left = (expires_at - Utc::now()).to_std().unwrap_or_default();
+                    ctx.run_later(left, |_act, ctx| {
+                        socket::close::<Self>(
+                            ctx,
+                            CloseCode::Other(CLOSE_UNAUTHORIZED),
+                            "session expired",
+                        );
+                    });
+                }
+                Err(e) if e.code_str() == TOO_MANY_SOCKETS => {
+                    socket::send_error::<Self>(ctx, &e, None);
+                    socket::close::<Self>(
+                        ctx,
+                        CloseCode::Other(CLOSE_TOO_MANY_SOCKETS),
+                        "too many sockets for this operator",
+                    );
                 }
                 Err(e) => {
                     act.phase = Phase::AwaitingHello;
-                    socket::send_error::<Self>(ctx, &e, None);
+                    socket::hello_failed::<Self>(ctx, &mut act.failed_hellos, &e);
                 }
             }),
         );
@@ -133,7 +231,7 @@ impl OperatorSession {
                         let err = AppError::Unauthorized(
                             "hello needs a token (or the session cookie)".into(),
                         );
-                        socket::send_error::<Self>(ctx, &err, None)
+                        socket::hello_failed::<Self>(ctx, &mut self.failed_hellos, &err)
                     }
                 };
             }
@@ -141,7 +239,7 @@ impl OperatorSession {
                 let err = AppError::InvalidFrame("hello was already received".into());
                 return socket::send_error::<Self>(ctx, &err, None);
             }
-            (Phase::Ready(op), frame) => (op.clone(), frame),
+            (Phase::Ready(signed), frame) => (signed.identity.borrow().clone(), frame),
             (_, _) => {
                 let err = AppError::Unauthorized("send hello with a valid token first".into());
                 return socket::send_error::<Self>(ctx, &err, None);
@@ -150,6 +248,11 @@ impl OperatorSession {
         let (operator, frame) = operator;
         match frame {
             OperatorFrame::Hello { .. } => {}
+            OperatorFrame::Message { client_id, .. } | OperatorFrame::Note { client_id, .. }
+                if self.limiter.check().is_err() =>
+            {
+                socket::send_error::<Self>(ctx, &AppError::RateLimited, Some(&client_id));
+            }
             OperatorFrame::Message {
                 conversation_id,
                 client_id,
@@ -232,7 +335,7 @@ impl OperatorSession {
             kind,
             client_id: client_id.clone(),
             text,
-            origin: Some(Origin::Operator(ctx.address().recipient())),
+            origin: Some(Origin::Operator(self.outlet(ctx))),
         };
         ctx.spawn(
             addr.send(post)
@@ -258,7 +361,7 @@ impl OperatorSession {
         let replay = Replay {
             operator,
             after: last_seq,
-            recipient: ctx.address().recipient(),
+            recipient: self.outlet(ctx),
         };
         ctx.spawn(
             addr.send(replay)
@@ -305,9 +408,9 @@ impl Actor for OperatorSession {
         socket::start::<Self>(ctx, self.deps.shutdown.clone());
         // The presence heartbeat: a socket that keeps answering keeps its operator online.
         ctx.run_interval(socket::HEARTBEAT_INTERVAL, |act, _ctx| {
-            if let Phase::Ready(operator) = &act.phase {
+            if let Phase::Ready(signed) = &act.phase {
                 if act.socket.heartbeat.elapsed() < socket::CLIENT_TIMEOUT {
-                    act.deps.router.do_send(Seen(operator.id));
+                    act.deps.router.do_send(Seen(signed.id));
                 }
             }
         });
@@ -315,9 +418,9 @@ impl Actor for OperatorSession {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         socket::stopped::<Self>();
-        if let Phase::Ready(operator) = &self.phase {
+        if let Phase::Ready(signed) = &self.phase {
             self.deps.router.do_send(OperatorDisconnected {
-                operator: operator.id,
+                operator: signed.id,
                 session: self.id,
             });
         }
@@ -353,11 +456,23 @@ impl Handler<OperatorPush> for OperatorSession {
     type Result = ();
 
     fn handle(&mut self, msg: OperatorPush, ctx: &mut Self::Context) {
+        if let OperatorPush::Frame {
+            frame, live: true, ..
+        } = &msg
+        {
+            self.outbox.drained(frame.len());
+        }
+        if self.outbox.is_shut() {
+            return socket::close_too_slow::<Self>(ctx);
+        }
         match msg {
-            OperatorPush::Frame { frame, event: None } => ctx.text(frame),
+            OperatorPush::Frame {
+                frame, event: None, ..
+            } => ctx.text(frame),
             OperatorPush::Frame {
                 frame,
                 event: Some((conversation, seq)),
+                ..
             } => {
                 if let Some(held) = self.replaying.get_mut(&conversation) {
                     held.push((frame, seq));
@@ -371,6 +486,9 @@ impl Handler<OperatorPush> for OperatorSession {
                 seq,
             } => self.deliver(conversation, seq, frame, ctx),
             OperatorPush::ReplayDone { conversation } => self.finish_replay(conversation, ctx),
+            OperatorPush::Revoked { reason } => {
+                socket::close::<Self>(ctx, CloseCode::Other(CLOSE_UNAUTHORIZED), reason);
+            }
         }
     }
 }

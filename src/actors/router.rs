@@ -14,16 +14,19 @@ use std::time::Duration;
 use actix::prelude::*;
 use bytestring::ByteString;
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 
 use super::conversation::{Act, Action, QueuePosition, Unassigned};
 use super::operator_session::OperatorPush;
+use super::outbox::Outlet;
 use super::registry::ConversationRegistry;
+use super::visitor_session::TOO_MANY_SOCKETS;
 use crate::auth::OperatorIdentity;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::{conversations, groups, DbPool};
 use crate::domain::{ConversationStatus, Presence, Priority, RoutingStrategy};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::ids::{ConversationId, GroupId, OperatorId, SessionId};
 use crate::protocol::{encode, ConversationSummary, OperatorOut};
 use crate::telemetry;
@@ -35,13 +38,43 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// Assignments remembered to estimate how fast the queue moves.
 const RECENT_ASSIGNMENTS: usize = 20;
 
-/// An operator socket said hello.
+/// An operator socket said hello. The Router keeps the operator's identity from here on (the
+/// reply is a read handle on it) and closes the socket when its token is revoked.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "AppResult<watch::Receiver<OperatorIdentity>>")]
 pub struct OperatorConnected {
     pub operator: OperatorIdentity,
     pub session: SessionId,
-    pub recipient: Recipient<OperatorPush>,
+    pub token_hash: Vec<u8>,
+    pub outlet: Outlet<OperatorPush>,
+}
+
+/// Tokens of an operator stopped working: their sockets close (4401).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Revoked {
+    pub operator: OperatorId,
+    pub tokens: RevokedTokens,
+}
+
+#[derive(Debug, Clone)]
+pub enum RevokedTokens {
+    /// Every token (revoke-sessions, an admin's password change).
+    All,
+    /// Every token but this one (one's own password change).
+    AllBut(Vec<u8>),
+    /// This one token (logout).
+    Only(Vec<u8>),
+}
+
+impl RevokedTokens {
+    fn covers(&self, token_hash: &[u8]) -> bool {
+        match self {
+            RevokedTokens::All => true,
+            RevokedTokens::AllBut(keep) => keep.as_slice() != token_hash,
+            RevokedTokens::Only(gone) => gone.as_slice() == token_hash,
+        }
+    }
 }
 
 #[derive(Message)]
@@ -131,6 +164,8 @@ pub struct RouterStats {
     pub loaded: bool,
     pub operators_online: usize,
     pub queue_length: usize,
+    /// Assignments sent to conversations and not yet confirmed or refused.
+    pub assigning: usize,
 }
 
 /// Queue order: higher priority first, then older first.
@@ -152,6 +187,9 @@ struct Tracked {
     routing: Routing,
     /// Assigned by this router but not yet confirmed by the conversation.
     tentative: bool,
+    /// Pending, but the customer has not written yet: not queued, not shown to operators,
+    /// and deleted after `empty_conversation_ttl_secs`.
+    dormant: bool,
 }
 
 impl Tracked {
@@ -165,6 +203,7 @@ impl Tracked {
             created_at: s.created_at,
             routing,
             tentative: false,
+            dormant: s.is_dormant(),
         }
     }
 
@@ -184,10 +223,17 @@ impl Tracked {
 
 struct OperatorState {
     identity: OperatorIdentity,
+    /// Read by the operator's sessions: the one current identity they act as.
+    published: watch::Sender<OperatorIdentity>,
     presence: Presence,
-    sessions: HashMap<SessionId, Recipient<OperatorPush>>,
+    sessions: HashMap<SessionId, Connection>,
     last_seen: DateTime<Utc>,
     last_assigned: Option<DateTime<Utc>>,
+}
+
+struct Connection {
+    outlet: Outlet<OperatorPush>,
+    token_hash: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +250,10 @@ pub struct Router {
     clock: SharedClock,
     presence_timeout: chrono::Duration,
     reassign_after: Option<chrono::Duration>,
+    max_sessions: usize,
+    empty_ttl: chrono::Duration,
+    /// A deletion of unused conversations is under way.
+    purging: bool,
     loaded: bool,
     /// Operators with a socket, or silent for less than the presence timeout.
     operators: HashMap<OperatorId, OperatorState>,
@@ -230,6 +280,9 @@ impl Router {
             presence_timeout: chrono::Duration::seconds(config.presence_timeout_secs as i64),
             reassign_after: (config.reassign_after_secs > 0)
                 .then(|| chrono::Duration::seconds(config.reassign_after_secs as i64)),
+            max_sessions: config.sockets_per_operator.max(1),
+            empty_ttl: chrono::Duration::seconds(config.empty_conversation_ttl_secs.max(1) as i64),
+            purging: false,
             loaded: false,
             operators: HashMap::new(),
             groups: HashMap::new(),
@@ -325,6 +378,7 @@ impl Router {
             }
         }
         match state.status {
+            ConversationStatus::Pending if state.dormant => {}
             ConversationStatus::Pending => {
                 self.queue.insert(state.key(id));
                 self.mark_dirty(state.key(id));
@@ -606,8 +660,52 @@ impl Router {
                 }
             }
         }
+        self.purge_empty(now, ctx);
         self.route(ctx);
         self.tell_positions();
+    }
+
+    /// Deletes conversations nobody wrote in for `empty_ttl` whose actor is not running (a
+    /// visitor still connected keeps theirs). The database checks again that they are empty.
+    fn purge_empty(&mut self, now: DateTime<Utc>, ctx: &mut Context<Self>) {
+        let Some(registry) = self.registry.clone() else {
+            return;
+        };
+        if self.purging {
+            return;
+        }
+        let expired: Vec<ConversationId> = self
+            .conversations
+            .iter()
+            .filter(|(_, t)| t.dormant && now - t.created_at >= self.empty_ttl)
+            .map(|(id, _)| *id)
+            .filter(|id| registry.running(*id).is_none())
+            .collect();
+        if expired.is_empty() {
+            return;
+        }
+        self.purging = true;
+        let pool = self.pool.clone();
+        let delete = async move {
+            let mut conn = pool.get().await?;
+            Ok::<_, AppError>(conversations::delete_empty(&mut conn, &expired).await?)
+        };
+        ctx.spawn(
+            fut::wrap_future::<_, Self>(delete).map(|result, act, _ctx| {
+                act.purging = false;
+                match result {
+                    Ok(deleted) => {
+                        if !deleted.is_empty() {
+                            tracing::info!(count = deleted.len(), "unused conversations deleted");
+                        }
+                        for id in deleted {
+                            act.conversations.remove(&id);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "unused conversations not deleted"),
+                }
+            }),
+        );
     }
 
     fn take_back(&mut self, id: ConversationId, action: Action, ctx: &mut Context<Self>) {
@@ -641,25 +739,48 @@ impl Router {
         if let Some(op) = self.operators.get_mut(&operator) {
             op.presence = presence;
             let frame = encode(&OperatorOut::Presence { status: presence });
-            deliver(
-                &mut op.sessions,
-                &OperatorPush::Frame { frame, event: None },
-            );
+            deliver(&mut op.sessions, &OperatorPush::frame(frame, None));
         }
+        self.count_online();
+    }
+
+    /// The `switchboard_operators_online` gauge: operators with a socket and not offline.
+    fn count_online(&self) {
+        metrics::gauge!(telemetry::OPERATORS_ONLINE).set(self.online() as f64);
+    }
+
+    fn online(&self) -> usize {
+        self.operators
+            .values()
+            .filter(|o| !o.sessions.is_empty() && o.presence != Presence::Offline)
+            .count()
+    }
+
+    /// Closes the sockets of `operator` whose tokens `tokens` covers.
+    fn close_sessions(
+        &mut self,
+        operator: OperatorId,
+        tokens: &RevokedTokens,
+        reason: &'static str,
+    ) {
+        if let Some(op) = self.operators.get_mut(&operator) {
+            op.sessions.retain(|_, conn| {
+                if tokens.covers(&conn.token_hash) {
+                    conn.outlet.push_replay(OperatorPush::Revoked { reason });
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        self.count_online();
     }
 }
 
-/// Pushes a frame to every socket, forgetting only the ones that are gone. `do_send` is
-/// never refused for a full mailbox: a busy socket must not lose events, let alone its
-/// subscription (`try_send` would do both).
-fn deliver(sessions: &mut HashMap<SessionId, Recipient<OperatorPush>>, push: &OperatorPush) {
-    sessions.retain(|_, r| {
-        let connected = r.connected();
-        if connected {
-            r.do_send(push.clone());
-        }
-        connected
-    });
+/// Pushes a frame to every socket through its outbox, forgetting the ones that are gone or too
+/// far behind (those close and resume by seq).
+fn deliver(sessions: &mut HashMap<SessionId, Connection>, push: &OperatorPush) {
+    sessions.retain(|_, conn| conn.outlet.push(push.clone()));
 }
 
 /// Groups with their strategy and members.
@@ -698,27 +819,43 @@ impl Actor for Router {
 }
 
 impl Handler<OperatorConnected> for Router {
-    type Result = ();
+    type Result = AppResult<watch::Receiver<OperatorIdentity>>;
 
-    fn handle(&mut self, msg: OperatorConnected, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: OperatorConnected, ctx: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
-        let known = self
-            .groups
-            .values()
-            .any(|g| g.members.contains(&msg.operator.id));
-        let entry = self
-            .operators
-            .entry(msg.operator.id)
-            .or_insert_with(|| OperatorState {
-                identity: msg.operator.clone(),
-                presence: Presence::Online,
-                sessions: HashMap::new(),
-                last_seen: now,
-                last_assigned: None,
-            });
-        entry.identity = msg.operator;
+        let id = msg.operator.id;
+        let known = self.groups.values().any(|g| g.members.contains(&id));
+        let entry = self.operators.entry(id).or_insert_with(|| OperatorState {
+            identity: msg.operator.clone(),
+            published: watch::channel(msg.operator.clone()).0,
+            presence: Presence::Online,
+            sessions: HashMap::new(),
+            last_seen: now,
+            last_assigned: None,
+        });
+        entry.sessions.retain(|_, conn| conn.outlet.connected());
+        if entry.sessions.len() >= self.max_sessions {
+            return Err(AppError::conflict(
+                TOO_MANY_SOCKETS,
+                format!(
+                    "this operator already has {} sockets open",
+                    self.max_sessions
+                ),
+            ));
+        }
+        // The token was just checked against the database: what it says is current.
+        entry.identity = msg.operator.clone();
+        entry.published.send_replace(msg.operator);
         entry.last_seen = now;
-        entry.sessions.insert(msg.session, msg.recipient);
+        entry.sessions.insert(
+            msg.session,
+            Connection {
+                outlet: msg.outlet,
+                token_hash: msg.token_hash,
+            },
+        );
+        let identity = entry.published.subscribe();
+        self.count_online();
         if known {
             self.route(ctx);
             self.tell_positions();
@@ -726,6 +863,7 @@ impl Handler<OperatorConnected> for Router {
             // An operator added since start-up (e.g. from the CLI): learn their groups first.
             self.reload_team(ctx);
         }
+        Ok(identity)
     }
 }
 
@@ -739,6 +877,15 @@ impl Handler<OperatorDisconnected> for Router {
             // The presence timeout runs from here: a reconnect within it changes nothing.
             op.last_seen = now;
         }
+        self.count_online();
+    }
+}
+
+impl Handler<Revoked> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: Revoked, _ctx: &mut Context<Self>) {
+        self.close_sessions(msg.operator, &msg.tokens, "signed out");
     }
 }
 
@@ -769,11 +916,9 @@ impl Handler<OperatorUpdated> for Router {
     fn handle(&mut self, msg: OperatorUpdated, ctx: &mut Context<Self>) {
         let id = msg.operator.id;
         if msg.deleted {
-            if let Some(op) = self.operators.remove(&id) {
-                // A deleted operator's sockets are closed by their sessions; nothing more
-                // reaches them from here.
-                drop(op);
-            }
+            self.close_sessions(id, &RevokedTokens::All, "operator deleted");
+            self.operators.remove(&id);
+            self.count_online();
             let theirs: Vec<ConversationId> = self
                 .conversations
                 .iter()
@@ -790,7 +935,16 @@ impl Handler<OperatorUpdated> for Router {
                 );
             }
         } else if let Some(op) = self.operators.get_mut(&id) {
-            op.identity = msg.operator;
+            let seen_before = op.identity.view();
+            op.identity = msg.operator.clone();
+            op.published.send_replace(msg.operator);
+            let seen_now = op.identity.view();
+            if seen_now != seen_before {
+                let frame = encode(&OperatorOut::Operator {
+                    operator: &seen_now,
+                });
+                deliver(&mut op.sessions, &OperatorPush::frame(frame, None));
+            }
         }
         self.route(ctx);
         self.tell_positions();
@@ -825,15 +979,19 @@ impl Handler<ConversationChanged> for Router {
         if tracked.routing.preferred.is_none() {
             tracked.routing.preferred = before.as_ref().and_then(|b| b.routing.preferred);
         }
+        let dormant = tracked.dormant;
         self.track(id, tracked);
-        // Whoever could see it before or can see it now hears about the change.
-        self.forward(
-            |op| {
-                op.identity.may_see(status, assignee)
-                    || op.identity.may_see(old_status, old_assignee)
-            },
-            OperatorPush::Frame { frame, event: None },
-        );
+        // Whoever could see it before or can see it now hears about the change; nobody hears
+        // of a chat the customer has not written in yet.
+        if !dormant {
+            self.forward(
+                |op| {
+                    op.identity.may_see(status, assignee)
+                        || op.identity.may_see(old_status, old_assignee)
+                },
+                OperatorPush::frame(frame, None),
+            );
+        }
         if !self.groups.contains_key(&summary.group_id) {
             self.reload_team(ctx);
         }
@@ -846,10 +1004,7 @@ impl Handler<Publish> for Router {
     type Result = ();
 
     fn handle(&mut self, msg: Publish, _ctx: &mut Context<Self>) {
-        let push = OperatorPush::Frame {
-            frame: msg.frame,
-            event: msg.seq.map(|seq| (msg.conversation, seq)),
-        };
+        let push = OperatorPush::frame(msg.frame, msg.seq.map(|seq| (msg.conversation, seq)));
         self.forward(|op| op.identity.may_see(msg.status, msg.assignee), push);
     }
 }
@@ -894,11 +1049,8 @@ impl Handler<Stats> for Router {
     fn handle(&mut self, _msg: Stats, _ctx: &mut Context<Self>) -> Self::Result {
         MessageResult(RouterStats {
             loaded: self.loaded,
-            operators_online: self
-                .operators
-                .values()
-                .filter(|o| !o.sessions.is_empty() && o.presence != Presence::Offline)
-                .count(),
+            operators_online: self.online(),
+            assigning: self.conversations.values().filter(|t| t.tentative).count(),
             queue_length: self.queue.len(),
         })
     }

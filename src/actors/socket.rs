@@ -2,15 +2,19 @@
 //! reassembly of fragmented messages, close codes for protocol faults, and closing at shutdown.
 //! Everything that touches actix-web-actors' socket types lives here and in the two sessions.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
 use bytes::BytesMut;
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::error::{AppError, AppResult};
-use crate::protocol::{error_frame, CLOSE_RESTART, CLOSE_UNAUTHORIZED};
+use crate::protocol::{error_frame, CLOSE_RESTART, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
 use crate::telemetry;
 
 /// How often the server pings a socket.
@@ -19,6 +23,54 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first frame must be a valid `hello` within this time.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A socket whose `hello` failed this many times is closed (4401): guessing tokens costs a
+/// new connection each few tries, and those are capped per IP.
+pub const MAX_FAILED_HELLOS: u32 = 3;
+
+/// Sockets per client address that have not (yet) said a valid `hello`.
+#[derive(Default)]
+pub struct Admission {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Admission {
+    /// A place for one more unauthenticated socket from `ip`, if it has fewer than `cap`.
+    pub fn enter(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<AdmissionGuard> {
+        let mut open = self.open.lock();
+        let n = open.entry(ip).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(AdmissionGuard {
+            admission: self.clone(),
+            ip,
+        })
+    }
+
+    pub fn count(&self, ip: IpAddr) -> usize {
+        self.open.lock().get(&ip).copied().unwrap_or(0)
+    }
+}
+
+/// Holds a socket's place among its address's unauthenticated ones; dropped once `hello`
+/// succeeds or the socket closes.
+pub struct AdmissionGuard {
+    admission: Arc<Admission>,
+    ip: IpAddr,
+}
+
+impl Drop for AdmissionGuard {
+    fn drop(&mut self) {
+        let mut open = self.admission.open.lock();
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
 
 /// A session that speaks JSON text frames over a socket.
 pub trait TextSession: Actor<Context = ws::WebsocketContext<Self>> {
@@ -86,6 +138,29 @@ pub fn start<S: TextSession>(ctx: &mut S::Context, mut shutdown: watch::Receiver
 /// Called from each session's `stopped`.
 pub fn stopped<S: TextSession>() {
     metrics::gauge!(telemetry::SOCKETS_OPEN, "kind" => S::KIND).decrement(1.0);
+}
+
+/// A refused `hello`: the error, and the socket closed after `MAX_FAILED_HELLOS` of them.
+pub fn hello_failed<S: TextSession>(ctx: &mut S::Context, failures: &mut u32, err: &AppError) {
+    *failures += 1;
+    send_error::<S>(ctx, err, None);
+    if *failures >= MAX_FAILED_HELLOS {
+        close::<S>(
+            ctx,
+            CloseCode::Other(CLOSE_UNAUTHORIZED),
+            "too many failed hellos",
+        );
+    }
+}
+
+/// The socket fell too far behind (its outbox refused a push): close it so the client
+/// reconnects and resumes by `last_seq`.
+pub fn close_too_slow<S: TextSession>(ctx: &mut S::Context) {
+    close::<S>(
+        ctx,
+        CloseCode::Other(CLOSE_TOO_SLOW),
+        "too slow reading frames; reconnect and resume",
+    );
 }
 
 pub fn close<S: TextSession>(ctx: &mut S::Context, code: CloseCode, why: &str) {

@@ -3,31 +3,32 @@
 //! the socket. If the conversation's actor goes away it rebinds and catches up from the last
 //! seq it delivered, so nothing is missed.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix_web_actors::ws;
+use actix_web_actors::ws::{self, CloseCode};
 use bytestring::ByteString;
 use chrono::Utc;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::watch;
 
 use super::conversation::{
     By, Conversation, Join, JoinReply, Leave, MarkRead, Origin, PostMessage, Rate, Typing,
 };
+use super::outbox::{Counted, Outbox, Outlet};
 use super::registry::ConversationRegistry;
-use super::socket::{self, SocketState, TextSession};
+use super::socket::{self, AdmissionGuard, SocketState, TextSession};
 use crate::auth::hash_token;
 use crate::config::Config;
 use crate::db::{sessions, DbPool};
 use crate::domain::EventKind;
 use crate::error::{AppError, AppResult};
 use crate::ids::{ContactId, ConversationId, SessionId};
-use crate::protocol::{decode, VisitorFrame};
+use crate::protocol::{decode, VisitorFrame, CLOSE_TOO_MANY_SOCKETS};
 
 const REBIND_RETRY: Duration = Duration::from_secs(1);
+/// The error code of a `Join` refused for the socket cap.
+pub const TOO_MANY_SOCKETS: &str = "too_many_sockets";
 
 /// What every session needs; cloned into each.
 #[derive(Clone)]
@@ -45,6 +46,28 @@ pub struct SessionDeps {
 pub struct VisitorPush {
     pub frame: ByteString,
     pub seq: Option<i64>,
+    /// Counted by the socket's outbox (set by `Outlet::push`).
+    pub live: bool,
+}
+
+impl VisitorPush {
+    pub fn new(frame: ByteString, seq: Option<i64>) -> Self {
+        VisitorPush {
+            frame,
+            seq,
+            live: false,
+        }
+    }
+}
+
+impl Counted for VisitorPush {
+    fn bytes(&self) -> usize {
+        self.frame.len()
+    }
+
+    fn mark_live(&mut self) {
+        self.live = true;
+    }
 }
 
 enum Phase {
@@ -63,25 +86,31 @@ pub struct VisitorSession {
     id: SessionId,
     deps: SessionDeps,
     socket: SocketState,
-    limiter: DefaultDirectRateLimiter,
+    outbox: Arc<Outbox>,
+    /// This socket's place among its address's unauthenticated sockets, until `hello` succeeds.
+    admission: Option<AdmissionGuard>,
+    failed_hellos: u32,
     phase: Phase,
     /// The highest event seq written to this socket.
     delivered: i64,
 }
 
 impl VisitorSession {
-    pub fn new(deps: SessionDeps) -> Self {
-        let per_sec =
-            NonZeroU32::new(deps.config.visitor_messages_per_sec).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(deps.config.visitor_burst).unwrap_or(per_sec);
+    pub fn new(deps: SessionDeps, admission: AdmissionGuard) -> Self {
         VisitorSession {
             id: SessionId::new(),
             socket: SocketState::new(deps.config.max_frame_bytes),
-            limiter: RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst)),
+            outbox: Outbox::new(deps.config.outbox_limits()),
+            admission: Some(admission),
+            failed_hellos: 0,
             phase: Phase::AwaitingHello,
             delivered: 0,
             deps,
         }
+    }
+
+    fn outlet(&self, ctx: &mut ws::WebsocketContext<Self>) -> Outlet<VisitorPush> {
+        Outlet::new(ctx.address().recipient(), self.outbox.clone())
     }
 
     fn hello(
@@ -94,7 +123,7 @@ impl VisitorSession {
         self.phase = Phase::Greeting;
         let pool = self.deps.pool.clone();
         let registry = self.deps.registry.clone();
-        let recipient = ctx.address().recipient();
+        let recipient = self.outlet(ctx);
         let session = self.id;
         let greet = async move {
             let (conversation, contact) = {
@@ -131,11 +160,20 @@ impl VisitorSession {
             fut::wrap_future::<_, Self>(greet).map(|result, act, ctx| match result {
                 Ok((bound, reply)) => {
                     act.phase = Phase::Joined(bound);
+                    act.admission = None;
                     act.joined(reply, ctx);
+                }
+                Err(e) if e.code_str() == TOO_MANY_SOCKETS => {
+                    socket::send_error::<Self>(ctx, &e, None);
+                    socket::close::<Self>(
+                        ctx,
+                        CloseCode::Other(CLOSE_TOO_MANY_SOCKETS),
+                        "too many sockets for this token",
+                    );
                 }
                 Err(e) => {
                     act.phase = Phase::AwaitingHello;
-                    socket::send_error::<Self>(ctx, &e, None);
+                    socket::hello_failed::<Self>(ctx, &mut act.failed_hellos, &e);
                 }
             }),
         );
@@ -161,7 +199,7 @@ impl VisitorSession {
         let join = Join {
             session: self.id,
             contact: bound.contact,
-            recipient: ctx.address().recipient(),
+            recipient: Outlet::new(ctx.address().recipient(), self.outbox.clone()),
             last_seq: Some(self.delivered),
             rejoin: true,
         };
@@ -225,19 +263,12 @@ impl VisitorSession {
                     let err = AppError::Forbidden("not your conversation".into());
                     return socket::send_error::<Self>(ctx, &err, Some(&client_id));
                 }
-                if self.limiter.check().is_err() {
-                    return socket::send_error::<Self>(
-                        ctx,
-                        &AppError::RateLimited,
-                        Some(&client_id),
-                    );
-                }
                 let post = PostMessage {
                     by,
                     kind: EventKind::Message,
                     client_id: client_id.clone(),
                     text,
-                    origin: Some(Origin::Visitor(ctx.address().recipient())),
+                    origin: Some(Origin::Visitor(self.outlet(ctx))),
                 };
                 ctx.spawn(
                     addr.send(post)
@@ -319,6 +350,12 @@ impl Handler<VisitorPush> for VisitorSession {
     type Result = ();
 
     fn handle(&mut self, msg: VisitorPush, ctx: &mut Self::Context) {
+        if msg.live {
+            self.outbox.drained(msg.frame.len());
+        }
+        if self.outbox.is_shut() {
+            return socket::close_too_slow::<Self>(ctx);
+        }
         if let Some(seq) = msg.seq {
             if seq <= self.delivered {
                 return;

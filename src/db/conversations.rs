@@ -166,6 +166,39 @@ pub async fn open_for_routing(conn: &mut AsyncPgConnection) -> QueryResult<Vec<W
         .await
 }
 
+/// Deletes those of `ids` that are still waiting with nothing written (an unused widget
+/// session), their tokens with them, and contacts left with no conversation; the deleted ids.
+pub async fn delete_empty(
+    conn: &mut AsyncPgConnection,
+    ids: &[ConversationId],
+) -> QueryResult<Vec<ConversationId>> {
+    use diesel_async::AsyncConnection;
+    conn.transaction(async |conn| {
+        let gone: Vec<(ConversationId, ContactId)> = diesel::delete(
+            conversations::table
+                .filter(conversations::id.eq_any(ids))
+                .filter(conversations::status.eq(ConversationStatus::Pending))
+                .filter(conversations::last_message_at.is_null())
+                .filter(conversations::last_seq.eq(0)),
+        )
+        .returning((conversations::id, conversations::contact_id))
+        .get_results(conn)
+        .await?;
+        let contacts: Vec<ContactId> = gone.iter().map(|(_, c)| *c).collect();
+        diesel::delete(
+            contacts::table
+                .filter(contacts::id.eq_any(&contacts))
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    conversations::table.filter(conversations::contact_id.eq(contacts::id)),
+                ))),
+        )
+        .execute(conn)
+        .await?;
+        Ok(gone.into_iter().map(|(id, _)| id).collect())
+    })
+    .await
+}
+
 /// Which conversations a list may show.
 #[derive(Debug, Clone, Copy)]
 pub enum Visibility {
@@ -205,7 +238,13 @@ pub async fn list(
         .select((ConversationRow::as_select(), contacts::alias))
         .order((conversations::created_at.desc(), conversations::id.desc()))
         .limit(limit)
-        .into_boxed();
+        .into_boxed()
+        // A chat nobody has written in yet is not in anyone's queue.
+        .filter(
+            conversations::status
+                .ne(ConversationStatus::Pending)
+                .or(conversations::last_message_at.is_not_null()),
+        );
     if let Visibility::Agent(me) = visibility {
         query = query.filter(
             conversations::status
@@ -261,7 +300,13 @@ pub async fn open_visible(
         .select((ConversationRow::as_select(), contacts::alias))
         .order((conversations::created_at.desc(), conversations::id.desc()))
         .limit(limit)
-        .into_boxed();
+        .into_boxed()
+        // A chat nobody has written in yet is not in anyone's queue.
+        .filter(
+            conversations::status
+                .ne(ConversationStatus::Pending)
+                .or(conversations::last_message_at.is_not_null()),
+        );
     query = match visibility {
         Visibility::All => query.filter(
             conversations::status.eq_any([ConversationStatus::Pending, ConversationStatus::Active]),

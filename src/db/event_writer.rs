@@ -1,7 +1,8 @@
 //! The batching writer. Conversation actors hand it their new events and snapshot; it commits
 //! the work of many conversations in one transaction and tells each caller once its part is
 //! durable. Each conversation has at most one write in flight (its actor waits for the result),
-//! so batches running in parallel never touch the same conversation.
+//! so batches running in parallel never touch the same conversation. A batch the database
+//! refuses is split until the refused job is alone, so bad data fails only its own write.
 
 use std::sync::Arc;
 
@@ -75,7 +76,8 @@ impl EventWriter {
         EventWriter { queue }
     }
 
-    /// Resolves once `job` is committed, or with `Unavailable` if it could not be.
+    /// Resolves once `job` is committed; with `Unavailable` if the database could not be used,
+    /// or with a 4xx error if it refused the job's data (the same job would fail again).
     pub async fn commit(&self, job: WriteJob) -> AppResult<()> {
         let (done, result) = oneshot::channel();
         self.queue
@@ -115,59 +117,111 @@ async fn dispatch(
         }
         let pool = pool.clone();
         tokio::spawn(async move {
-            let result = write_batch(&pool, &batch).await;
-            match &result {
-                Ok(()) => {
-                    let events: usize = batch.iter().map(|p| p.job.events.len()).sum();
-                    metrics::counter!(telemetry::EVENTS_STORED).increment(events as u64);
-                    metrics::counter!(telemetry::WRITE_BATCHES).increment(1);
-                }
-                Err(e) => {
-                    metrics::counter!(telemetry::WRITE_FAILURES).increment(1);
-                    tracing::warn!(error = %e, jobs = batch.len(), "event batch not committed");
-                }
-            }
-            for pending in batch {
-                let outcome = match &result {
-                    Ok(()) => Ok(()),
-                    Err(_) => Err(AppError::Unavailable),
-                };
-                let _ = pending.done.send(outcome);
-            }
+            commit_batch(&pool, batch).await;
             drop(slot);
         });
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum BatchError {
-    #[error("pool: {0}")]
-    Pool(#[from] super::PoolError),
-    #[error("query: {0}")]
-    Query(#[from] diesel::result::Error),
+type Done = oneshot::Sender<AppResult<()>>;
+
+/// Commits a batch in one transaction. If the database refuses it, the batch is bisected until
+/// each refused job is alone, so one conversation's bad data fails only its own write: every
+/// job stays all-or-nothing, and each caller is answered exactly once.
+async fn commit_batch(pool: &DbPool, batch: Vec<Pending>) {
+    let (jobs, mut waiting): (Vec<WriteJob>, Vec<Option<Done>>) =
+        batch.into_iter().map(|p| (p.job, Some(p.done))).unzip();
+    let mut conn = match pool.get().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            metrics::counter!(telemetry::WRITE_FAILURES).increment(1);
+            tracing::warn!(error = %e, jobs = jobs.len(), "event batch not committed");
+            answer(&mut waiting, || Err(AppError::Unavailable));
+            return;
+        }
+    };
+    // Ranges still to write; the next one is last.
+    let whole = 0..jobs.len();
+    let mut todo = vec![whole];
+    while let Some(range) = todo.pop() {
+        let part = &jobs[range.clone()];
+        let Err(e) = write_jobs(&mut conn, part).await else {
+            let events: usize = part.iter().map(|j| j.events.len()).sum();
+            metrics::counter!(telemetry::EVENTS_STORED).increment(events as u64);
+            metrics::counter!(telemetry::WRITE_BATCHES).increment(1);
+            answer(&mut waiting[range], || Ok(()));
+            continue;
+        };
+        metrics::counter!(telemetry::WRITE_FAILURES).increment(1);
+        if connection_lost(&e) {
+            // Nothing left in this batch can be written now; everyone retries.
+            tracing::warn!(error = %e, jobs = jobs.len(), "event batch not committed");
+            answer(&mut waiting, || Err(AppError::Unavailable));
+            return;
+        }
+        if range.len() > 1 {
+            tracing::info!(error = %e, jobs = range.len(), "event batch refused; bisecting");
+            let middle = range.start + range.len() / 2;
+            todo.push(middle..range.end);
+            todo.push(range.start..middle);
+            continue;
+        }
+        // A job alone: the refusal is its own (`AppError::from` logs the cause and decides
+        // whether it is the client's fault or worth a retry).
+        if let Some(done) = waiting[range.start].take() {
+            let _ = done.send(Err(AppError::from(e)));
+        }
+    }
 }
 
-async fn write_batch(pool: &DbPool, batch: &[Pending]) -> Result<(), BatchError> {
-    let mut conn = pool.get().await?;
+/// Sends `outcome` to every caller in `waiting` not yet answered.
+fn answer(waiting: &mut [Option<Done>], outcome: impl Fn() -> AppResult<()>) {
+    for done in waiting.iter_mut().filter_map(Option::take) {
+        let _ = done.send(outcome());
+    }
+}
+
+/// The connection (not the data) failed: retrying parts of the batch on it is pointless.
+fn connection_lost(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+    !matches!(
+        err,
+        Error::DatabaseError(
+            Kind::UniqueViolation
+                | Kind::ForeignKeyViolation
+                | Kind::RestrictViolation
+                | Kind::ExclusionViolation
+                | Kind::NotNullViolation
+                | Kind::CheckViolation
+                | Kind::SerializationFailure
+                | Kind::Unknown,
+            _
+        ) | Error::SerializationError(_)
+            | Error::QueryBuilderError(_)
+    )
+}
+
+/// Writes `jobs` in one transaction.
+async fn write_jobs(
+    conn: &mut AsyncPgConnection,
+    jobs: &[WriteJob],
+) -> Result<(), diesel::result::Error> {
     let now = Utc::now();
-    let rows: Vec<&EventRow> = batch.iter().flat_map(|p| p.job.events.iter()).collect();
-    let snapshots: Vec<&Snapshot> = batch.iter().map(|p| &p.job.snapshot).collect();
-    let audit: Vec<AuditEntry> = batch
+    let rows: Vec<EventRow> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
+    let snapshots: Vec<&Snapshot> = jobs.iter().map(|j| &j.snapshot).collect();
+    let audit: Vec<AuditEntry> = jobs.iter().flat_map(|j| j.audit.iter().cloned()).collect();
+    let tags: Vec<(ConversationId, TagChange)> = jobs
         .iter()
-        .flat_map(|p| p.job.audit.iter().cloned())
+        .filter_map(|j| j.tag.map(|t| (j.snapshot.id, t)))
         .collect();
-    let tags: Vec<(ConversationId, TagChange)> = batch
+    let changes: Vec<(ConversationId, &AssignmentChange)> = jobs
         .iter()
-        .filter_map(|p| p.job.tag.map(|t| (p.job.snapshot.id, t)))
+        .filter_map(|j| j.assignment.as_ref().map(|a| (j.snapshot.id, a)))
         .collect();
-    let changes: Vec<(ConversationId, &AssignmentChange)> = batch
-        .iter()
-        .filter_map(|p| p.job.assignment.as_ref().map(|a| (p.job.snapshot.id, a)))
-        .collect();
-    conn.transaction::<(), BatchError, _>(async |conn| {
+    conn.transaction::<(), diesel::result::Error, _>(async |conn| {
         if !rows.is_empty() {
             diesel::insert_into(events::table)
-                .values(rows.iter().map(|r| (*r).clone()).collect::<Vec<_>>())
+                .values(&rows)
                 .execute(conn)
                 .await?;
         }

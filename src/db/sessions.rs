@@ -48,6 +48,24 @@ pub async fn operator_by_token(
         .optional()
 }
 
+/// As `operator_by_token`, with the token's expiry (a socket closes when its token ends).
+pub async fn operator_session_by_token(
+    conn: &mut AsyncPgConnection,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> QueryResult<Option<(OperatorRow, DateTime<Utc>)>> {
+    operator_sessions::table
+        .inner_join(operators::table)
+        .filter(operator_sessions::token_hash.eq(token_hash))
+        .filter(operator_sessions::expires_at.gt(now))
+        .filter(operator_sessions::revoked_at.is_null())
+        .filter(operators::deleted_at.is_null())
+        .select((OperatorRow::as_select(), operator_sessions::expires_at))
+        .first(conn)
+        .await
+        .optional()
+}
+
 pub async fn revoke_operator_session(
     conn: &mut AsyncPgConnection,
     token_hash: &[u8],

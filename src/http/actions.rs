@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::auth::AuthOperator;
 use super::conversations::ask;
+use super::json::Json;
 use super::AppState;
 use crate::actors::conversation::Ack;
 use crate::actors::conversation::{Act, Action, By, PostMessage};
@@ -17,6 +18,7 @@ use crate::domain::{EventKind, Priority};
 use crate::error::{ApiError, AppError, AppResult};
 use crate::ids::{ConversationId, GroupId, OperatorId, TagId};
 use crate::protocol::ConversationSummary;
+use crate::validate;
 
 async fn act(state: &AppState, id: ConversationId, action: Action) -> AppResult<HttpResponse> {
     let summary: ConversationSummary = ask(state, id, Act(action)).await?;
@@ -116,7 +118,7 @@ pub async fn assign(
     state: web::Data<AppState>,
     auth: AuthOperator,
     path: web::Path<ConversationId>,
-    body: web::Json<AssignRequest>,
+    body: Json<AssignRequest>,
 ) -> AppResult<HttpResponse> {
     if !auth.operator.role.sees_all() {
         return Err(AppError::Forbidden(
@@ -168,7 +170,7 @@ pub async fn transfer(
     state: web::Data<AppState>,
     auth: AuthOperator,
     path: web::Path<ConversationId>,
-    body: web::Json<TransferRequest>,
+    body: Json<TransferRequest>,
 ) -> AppResult<HttpResponse> {
     let action = match (body.operator_id, body.group_id) {
         (Some(op), None) => Action::TransferToOperator {
@@ -248,7 +250,7 @@ pub async fn priority(
     state: web::Data<AppState>,
     auth: AuthOperator,
     path: web::Path<ConversationId>,
-    body: web::Json<PriorityRequest>,
+    body: Json<PriorityRequest>,
 ) -> AppResult<HttpResponse> {
     act(
         &state,
@@ -358,7 +360,7 @@ pub struct TagRequest {
         (status = 403, description = "The operator may not see this conversation", body = ApiError),
         (status = 404, description = "No such conversation", body = ApiError),
         (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
-        (status = 422, description = "`tag_id`: neither `tag_id` nor `name` given, or no such tag", body = ApiError),
+        (status = 422, description = "`tag_id`: neither `tag_id` nor `name` given, or no tag with that id; `name`: no tag with that name (or a name with a NUL character)", body = ApiError),
         (status = 503, description = "Storage unavailable; retry", body = ApiError),
     ),
     security(("bearer" = []))
@@ -367,16 +369,22 @@ pub async fn add_tag(
     state: web::Data<AppState>,
     auth: AuthOperator,
     path: web::Path<ConversationId>,
-    body: web::Json<TagRequest>,
+    body: Json<TagRequest>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.pool.get().await?;
-    let found = match (&body.tag_id, &body.name) {
-        (Some(id), _) => conversations::tag_by_id(&mut conn, *id).await?,
-        (None, Some(name)) => conversations::tag_by_name(&mut conn, name).await?,
+    // An unknown tag is blamed on the field that named it.
+    let (found, field) = match (&body.tag_id, &body.name) {
+        (Some(id), _) => {
+            let mut conn = state.pool.get().await?;
+            (conversations::tag_by_id(&mut conn, *id).await?, "tag_id")
+        }
+        (None, Some(name)) => {
+            validate::text("name", name)?;
+            let mut conn = state.pool.get().await?;
+            (conversations::tag_by_name(&mut conn, name).await?, "name")
+        }
         (None, None) => return Err(AppError::invalid("tag_id", "give tag_id or name")),
     };
-    drop(conn);
-    let (tag, name) = found.ok_or_else(|| AppError::invalid("tag_id", "no such tag"))?;
+    let (tag, name) = found.ok_or_else(|| AppError::invalid(field, "no such tag"))?;
     act(
         &state,
         *path,
@@ -458,7 +466,7 @@ pub async fn note(
     state: web::Data<AppState>,
     auth: AuthOperator,
     path: web::Path<ConversationId>,
-    body: web::Json<NoteRequest>,
+    body: Json<NoteRequest>,
 ) -> AppResult<HttpResponse> {
     let body = body.into_inner();
     let post = PostMessage {

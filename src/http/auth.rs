@@ -1,61 +1,171 @@
 //! Operator login and logout, and the extractor that turns a bearer token (or the panel's
-//! cookie) into the signed-in operator.
+//! cookie) into the signed-in operator: refusing cookie-borne changes from other sites (CSRF)
+//! and holding each token to the operator API's rate limit.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, Method};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::throttle::{self, rate_limited};
 use super::{client_ip, AppState};
-use crate::auth::{hash_token, new_token, verify_password, OperatorIdentity};
-use crate::db::operators;
+use crate::actors::router::{Revoked, RevokedTokens};
+use crate::auth::{hash_password, hash_token, new_token, verify_password, OperatorIdentity};
+use crate::config::Config;
+use crate::db::operators::{self, OperatorRow};
 use crate::db::sessions::{self, NewOperatorSession};
 use crate::domain::Role;
 use crate::error::{ApiError, AppError, AppResult};
 use crate::protocol::OperatorView;
 
-/// The cookie the operator panel may use instead of an Authorization header.
-pub const SESSION_COOKIE: &str = "sb_session";
+/// The cookie the operator panel may use instead of an Authorization header. The `__Host-`
+/// prefix makes browsers take it only from this host over HTTPS, with `Path=/` and no
+/// `Domain`, so a sibling subdomain can neither read nor plant it.
+pub const SESSION_COOKIE: &str = "__Host-sb_session";
+/// Its name with `cookie_secure = false` (plain-HTTP development; browsers refuse `__Host-`
+/// cookies without `Secure`).
+pub const DEV_SESSION_COOKIE: &str = "sb_session";
+
+/// The session cookie's name under this configuration.
+pub fn session_cookie_name(config: &Config) -> &'static str {
+    if config.cookie_secure {
+        SESSION_COOKIE
+    } else {
+        DEV_SESSION_COOKIE
+    }
+}
+
+/// The token in the request's session cookie, if it carries one.
+pub fn session_cookie(req: &HttpRequest) -> Option<String> {
+    let name = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(SESSION_COOKIE, |state| session_cookie_name(&state.config));
+    req.cookie(name).map(|c| c.value().to_owned())
+}
+
+fn new_session_cookie(config: &Config, value: String) -> Cookie<'static> {
+    Cookie::build(session_cookie_name(config), value)
+        .path("/")
+        .http_only(true)
+        .secure(config.cookie_secure)
+        .same_site(SameSite::Strict)
+        .finish()
+}
+
+/// Where a request's token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenSource {
+    Header,
+    /// Browsers attach cookies to requests other sites make, so these need an origin check.
+    Cookie,
+}
+
+fn credentials(req: &HttpRequest) -> Option<(String, TokenSource)> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| (t.trim().to_owned(), TokenSource::Header));
+    header.or_else(|| session_cookie(req).map(|t| (t, TokenSource::Cookie)))
+}
 
 /// The token from `Authorization: Bearer …`, or the session cookie.
 pub fn bearer(req: &HttpRequest) -> Option<String> {
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
-    header.or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
+    credentials(req).map(|(token, _)| token)
 }
 
-/// The signed-in operator of a request; rejects with 401 otherwise.
+/// Whether the browser says the request comes from this server's own pages:
+/// `Sec-Fetch-Site: same-origin`, or an `Origin` equal to the scheme and host the request was
+/// made to (as `ConnectionInfo` sees them, behind a proxy from its forwarding headers, which a
+/// page on another site cannot set). Neither header: not shown, so not believed.
+fn from_own_origin(req: &HttpRequest) -> bool {
+    let fetch_site = req.headers().get("sec-fetch-site");
+    if fetch_site.is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"same-origin")) {
+        return true;
+    }
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let info = req.connection_info();
+    let own = origin_of(info.scheme(), info.host());
+    let Some((scheme, host)) = origin.trim_end_matches('/').split_once("://") else {
+        return false;
+    };
+    origin_of(scheme, host) == own
+}
+
+/// `scheme://host[:port]` in lower case, without the scheme's default port.
+fn origin_of(scheme: &str, host: &str) -> String {
+    let scheme = scheme.to_ascii_lowercase();
+    let host = host.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" | "wss" => ":443",
+        "http" | "ws" => ":80",
+        _ => "",
+    };
+    let host = if default_port.is_empty() {
+        host.as_str()
+    } else {
+        host.strip_suffix(default_port).unwrap_or(&host)
+    };
+    format!("{scheme}://{host}")
+}
+
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The signed-in operator of a request; rejects with 401 otherwise, with 403 a change
+/// carried by the cookie from another site, and with 429 a token over its API rate limit.
 pub struct AuthOperator {
     pub operator: OperatorIdentity,
     pub token_hash: Vec<u8>,
 }
 
 impl FromRequest for AuthOperator {
-    type Error = AppError;
-    type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = actix_web::Result<Self>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = bearer(req);
+        let credentials = credentials(req);
+        let cross_site_change = changes_state(req.method()) && !from_own_origin(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let token =
-                token.ok_or_else(|| AppError::Unauthorized("missing bearer token".into()))?;
+            let (token, source) =
+                credentials.ok_or_else(|| AppError::Unauthorized("missing bearer token".into()))?;
+            if source == TokenSource::Cookie && cross_site_change {
+                return Err(AppError::Forbidden(
+                    "a change made with the session cookie must come from this server's own \
+                     pages (Origin or Sec-Fetch-Site); other clients send the token as a \
+                     Bearer header"
+                        .into(),
+                )
+                .into());
+            }
             let state = state.ok_or(AppError::Internal)?;
             let token_hash = hash_token(&token);
-            let mut conn = state.pool.get().await?;
+            let mut conn = state.pool.get().await.map_err(AppError::from)?;
             let row = sessions::operator_by_token(&mut conn, &token_hash, Utc::now())
-                .await?
+                .await
+                .map_err(AppError::from)?
                 .ok_or_else(|| AppError::Unauthorized("invalid or expired token".into()))?;
+            drop(conn);
+            // Counted once the token is known good: unknown tokens add no keys to the map.
+            throttle::check(&state.api_limiter, &token_hash).map_err(rate_limited)?;
             Ok(AuthOperator {
                 operator: OperatorIdentity::from(&row),
                 token_hash,
@@ -98,13 +208,14 @@ pub struct LoginResponse {
     tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in; the token is also set as the `sb_session` cookie", body = LoginResponse,
-            headers(("Set-Cookie" = String, description = "`sb_session=<token>`; HttpOnly, SameSite=Strict, for the operator panel"))),
+        (status = 200, description = "Signed in; the token is also set as the `__Host-sb_session` cookie (`sb_session` with `cookie_secure = false`)", body = LoginResponse,
+            headers(("Set-Cookie" = String, description = "`__Host-sb_session=<token>`; Secure, HttpOnly, Path=/, SameSite=Strict, for the operator panel"))),
         (status = 400, description = "Malformed body", body = ApiError),
         (status = 401, description = "Wrong email or password (or a deleted operator)", body = ApiError),
         (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
         (status = 422, description = "A missing or mistyped `email` or `password`", body = ApiError),
-        (status = 429, description = "`rate_limited`: too many attempts from this address (`logins_per_ip_per_min`); `Retry-After: 1`", body = ApiError),
+        (status = 429, description = "`rate_limited`: too many attempts from this address (`logins_per_ip_per_min`), or five failed ones for this email (known or not; the wait doubles with each further failure, up to 15 minutes, and a success resets it); `Retry-After` gives the seconds to wait", body = ApiError,
+            headers(("Retry-After" = u64, description = "Seconds until an attempt is accepted"))),
         (status = 503, description = "Storage unavailable; retry", body = ApiError),
     )
 )]
@@ -112,26 +223,63 @@ pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<LoginRequest>,
-) -> AppResult<HttpResponse> {
-    if state.login_limiter.check_key(&client_ip(&req)).is_err() {
-        return Err(AppError::RateLimited);
-    }
-    let wrong = || AppError::Unauthorized("wrong email or password".into());
-    let mut conn = state.pool.get().await?;
-    let row = operators::find_by_email(&mut conn, body.email.trim())
-        .await?
-        .ok_or_else(wrong)?;
-    let (password, hash) = (body.password.clone(), row.password_hash.clone());
-    let valid = web::block(move || verify_password(&password, &hash))
+) -> actix_web::Result<HttpResponse> {
+    throttle::check(&state.login_limiter, &client_ip(&req)).map_err(rate_limited)?;
+    let email = body.email.trim().to_lowercase();
+    let mut conn = state.pool.get().await.map_err(AppError::from)?;
+    let row = operators::find_by_email(&mut conn, &email)
+        .await
+        .map_err(AppError::from)?;
+    // Charged after the lookup, so that an outage does not count against the account; and for
+    // unknown emails too, so that the 429 tells nothing about which exist.
+    state
+        .login_backoff
+        .charge(email.clone(), state.clock.now())
+        .map_err(rate_limited)?;
+    let password = body.password.clone();
+    let stored = row.as_ref().map(|r| r.password_hash.clone());
+    let valid = web::block(move || verify_password(&password, hash_to_check(stored.as_deref())))
         .await
         .map_err(|_| AppError::Internal)?;
-    if !valid {
-        return Err(wrong());
+    let Some(row) = row.filter(|_| valid) else {
+        return Err(AppError::Unauthorized("wrong email or password".into()).into());
+    };
+    state.login_backoff.clear(&email);
+    Ok(open_session(&state, &mut conn, &row).await?)
+}
+
+/// The hash a login verifies the password against: the operator's, or for an unknown email
+/// a dummy one, so that both cost one argon2 verification and time tells nothing.
+fn hash_to_check(stored: Option<&str>) -> &str {
+    match stored {
+        Some(hash) => hash,
+        None => dummy_hash(),
     }
+}
+
+/// A hash of a random password nobody knows, made on first use with the same parameters as
+/// real ones.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        // A failure is logged by hash_password; an empty hash verifies nothing.
+        hash_password(&secret).unwrap_or_default()
+    })
+}
+
+/// A new session for a signed-in operator: the token in the body and in the cookie.
+async fn open_session(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    row: &OperatorRow,
+) -> AppResult<HttpResponse> {
     let (token, token_hash) = new_token();
     let expires_at = Utc::now() + chrono::Duration::hours(state.config.operator_token_ttl_hours);
     sessions::insert_operator_session(
-        &mut conn,
+        conn,
         &NewOperatorSession {
             id: Uuid::now_v7(),
             operator_id: row.id,
@@ -140,13 +288,9 @@ pub async fn login(
         },
     )
     .await?;
-    let operator = OperatorIdentity::from(&row).view();
-    let cookie = Cookie::build(SESSION_COOKIE, token.clone())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .max_age(CookieDuration::hours(state.config.operator_token_ttl_hours))
-        .finish();
+    let operator = OperatorIdentity::from(row).view();
+    let mut cookie = new_session_cookie(&state.config, token.clone());
+    cookie.set_max_age(CookieDuration::hours(state.config.operator_token_ttl_hours));
     Ok(HttpResponse::Ok().cookie(cookie).json(LoginResponse {
         token,
         expires_at,
@@ -170,7 +314,12 @@ pub async fn login(
 pub async fn logout(state: web::Data<AppState>, auth: AuthOperator) -> AppResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     sessions::revoke_operator_session(&mut conn, &auth.token_hash, Utc::now()).await?;
-    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    state.router.do_send(Revoked {
+        operator: auth.operator.id,
+        tokens: RevokedTokens::Only(auth.token_hash.clone()),
+    });
+    // Browsers take a `__Host-` removal only with the same Secure and Path as the cookie.
+    let mut gone = new_session_cookie(&state.config, String::new());
     gone.make_removal();
     Ok(HttpResponse::NoContent().cookie(gone).finish())
 }
@@ -190,4 +339,43 @@ pub async fn logout(state: web::Data<AppState>, auth: AuthOperator) -> AppResult
 )]
 pub async fn me(auth: AuthOperator) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(auth.operator.view()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::password_hash::PasswordHash;
+
+    #[test]
+    fn an_unknown_email_is_checked_against_a_real_argon2_hash() {
+        let dummy = hash_to_check(None);
+        let parsed = PasswordHash::new(dummy).expect("the dummy is a PHC string");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        let real = hash_password("correct horse battery").unwrap();
+        let real_params = PasswordHash::new(&real).unwrap().params;
+        assert_eq!(parsed.params, real_params, "the same cost as a real hash");
+        assert!(!verify_password("", dummy));
+        assert!(!verify_password("correct horse battery", dummy));
+        assert_eq!(hash_to_check(None), dummy, "made once");
+    }
+
+    #[test]
+    fn a_known_email_is_checked_against_its_own_hash() {
+        let real = hash_password("correct horse battery").unwrap();
+        assert_eq!(hash_to_check(Some(&real)), real);
+        assert!(verify_password(
+            "correct horse battery",
+            hash_to_check(Some(&real))
+        ));
+    }
+
+    #[test]
+    fn origins_compare_without_default_ports_or_case() {
+        assert_eq!(origin_of("HTTPS", "Example.com:443"), "https://example.com");
+        assert_eq!(origin_of("http", "127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_ne!(
+            origin_of("http", "example.com"),
+            origin_of("https", "example.com")
+        );
+    }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AuthOperator;
+use super::json::Json;
 use super::widget::{HistoryQuery, Page};
 use super::AppState;
 use crate::actors::conversation::{Ack, By, Conversation, PostMessage};
@@ -323,7 +324,7 @@ pub async fn post_message(
     state: web::Data<AppState>,
     auth: AuthOperator,
     path: web::Path<ConversationId>,
-    body: web::Json<NewMessage>,
+    body: Json<NewMessage>,
 ) -> AppResult<HttpResponse> {
     let body = body.into_inner();
     let kind = match body.kind.unwrap_or(EventKind::Message) {

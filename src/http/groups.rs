@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::AuthOperator;
+use super::json::Json;
 use super::AppState;
 use crate::actors::router::ReloadTeam;
 use crate::db::audit::{self, AuditEntry};
@@ -16,6 +17,7 @@ use crate::db::operators;
 use crate::domain::{Role, RoutingStrategy};
 use crate::error::{ApiError, AppError, AppResult};
 use crate::ids::{GroupId, OperatorId};
+use crate::validate;
 
 /// A group (department) of operators with its routing strategy.
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,6 +59,7 @@ async fn live_group(
 }
 
 fn check_name(name: &str) -> AppResult<()> {
+    validate::text("name", name)?;
     if name.trim().is_empty() || name.chars().count() > 64 {
         return Err(AppError::invalid("name", "name must be 1 to 64 characters"));
     }
@@ -142,7 +145,7 @@ fn default_strategy() -> RoutingStrategy {
 pub async fn create(
     state: web::Data<AppState>,
     auth: AuthOperator,
-    body: web::Json<NewGroupRequest>,
+    body: Json<NewGroupRequest>,
 ) -> AppResult<HttpResponse> {
     auth.require(Role::Admin)?;
     check_name(&body.name)?;
@@ -200,7 +203,7 @@ pub async fn update(
     state: web::Data<AppState>,
     auth: AuthOperator,
     path: web::Path<GroupId>,
-    body: web::Json<GroupPatch>,
+    body: Json<GroupPatch>,
 ) -> AppResult<HttpResponse> {
     auth.require(Role::Admin)?;
     if let Some(name) = &body.name {

@@ -4,13 +4,16 @@
 pub mod actions;
 pub mod assets;
 pub mod auth;
+pub mod client_ip;
 pub mod content;
 pub mod conversations;
 pub mod groups;
 pub mod health;
+pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod operators;
+pub mod throttle;
 pub mod widget;
 pub mod ws;
 
@@ -27,9 +30,14 @@ use tokio::sync::watch;
 use crate::actors::registry::ConversationRegistry;
 use crate::actors::router::Router;
 use crate::actors::visitor_session::SessionDeps;
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::error::AppError;
+use crate::ids::OperatorId;
+pub use client_ip::client_ip;
+use client_ip::TrustedProxies;
+use throttle::{Backoff, LOGIN_POLICY, PASSWORD_CHECK_POLICY};
 
 /// Everything handlers share; one instance for all workers.
 pub struct AppState {
@@ -42,6 +50,17 @@ pub struct AppState {
     pub session_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Login attempts per client IP.
     pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Operator API requests per token (keyed by the token's hash).
+    pub api_limiter: DefaultKeyedRateLimiter<Vec<u8>>,
+    /// Failed logins per email (known or not, so that it tells nothing).
+    pub login_backoff: Backoff<String>,
+    /// Wrong current passwords per operator, on a password change.
+    pub password_backoff: Backoff<OperatorId>,
+    pub trusted_proxies: TrustedProxies,
+    /// Sockets per client IP that have not said a valid `hello` yet.
+    pub admission: Arc<crate::actors::socket::Admission>,
+    /// The time the backoffs go by (tests move a manual clock).
+    pub clock: SharedClock,
 }
 
 impl AppState {
@@ -51,17 +70,38 @@ impl AppState {
         router: Addr<Router>,
         registry: Arc<ConversationRegistry>,
         shutdown: watch::Receiver<bool>,
+        trusted_proxies: TrustedProxies,
+        clock: SharedClock,
     ) -> Self {
-        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        let at_least_one = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        let per_minute = |n: u32| Quota::per_minute(at_least_one(n));
+        let api = Quota::per_second(at_least_one(config.api_requests_per_sec))
+            .allow_burst(at_least_one(config.api_burst));
         AppState {
             session_limiter: RateLimiter::keyed(per_minute(config.sessions_per_ip_per_min)),
             login_limiter: RateLimiter::keyed(per_minute(config.logins_per_ip_per_min)),
+            api_limiter: RateLimiter::keyed(api),
+            login_backoff: Backoff::new(LOGIN_POLICY),
+            password_backoff: Backoff::new(PASSWORD_CHECK_POLICY),
+            trusted_proxies,
+            admission: Arc::default(),
+            clock,
             config,
             pool,
             router,
             registry,
             shutdown,
         }
+    }
+
+    /// Forgets the limits of clients that went quiet, so the maps hold only active ones.
+    pub fn prune_limits(&self) {
+        throttle::prune_limiter(&self.session_limiter);
+        throttle::prune_limiter(&self.login_limiter);
+        throttle::prune_limiter(&self.api_limiter);
+        let now = self.clock.now();
+        self.login_backoff.prune(now);
+        self.password_backoff.prune(now);
     }
 
     pub fn session_deps(&self) -> SessionDeps {
@@ -73,13 +113,6 @@ impl AppState {
             shutdown: self.shutdown.clone(),
         }
     }
-}
-
-/// The client's address for per-IP limits (the socket peer; no proxy headers are trusted).
-pub fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
@@ -179,7 +212,9 @@ fn json_error(err: JsonPayloadError) -> AppError {
         JsonPayloadError::ContentType => {
             AppError::Malformed("expected Content-Type: application/json".into())
         }
-        // Well-formed JSON of the wrong shape is a validation error naming the field.
+        // Well-formed JSON of the wrong shape is a validation error. serde_json's message
+        // names only a missing field; bodies read with `json::Json` (a `Value` first) never
+        // get here and name the field of any shape error.
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             let field = missing_field(&e.to_string());
             AppError::InvalidRequest {

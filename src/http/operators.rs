@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AuthOperator;
+use super::throttle::rate_limited;
 use super::AppState;
-use crate::actors::router::{OperatorUpdated, Presences, SetPresence};
+use crate::actors::router::{
+    OperatorUpdated, Presences, Revoked, RevokedTokens, SetPresence,
+};
 use crate::auth::{
     create_operator, hash_password, verify_password, OperatorIdentity, OperatorInput,
     MIN_PASSWORD_CHARS,
@@ -266,6 +269,8 @@ pub struct OperatorPatch {
 
 impl OperatorPatch {
     fn validate(&self) -> AppResult<()> {
+        crate::validate::opt_text("email", self.email.as_deref())?;
+        crate::validate::opt_text("name", self.name.as_deref())?;
         if let Some(email) = &self.email {
             if !email.contains('@') || email.len() > 254 {
                 return Err(AppError::invalid(
@@ -500,6 +505,8 @@ pub struct PasswordChange {
         (status = 404, description = "No such operator", body = ApiError),
         (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
         (status = 422, description = "`new_password` too short, or `current_password` wrong or missing (one's own)", body = ApiError),
+        (status = 429, description = "`rate_limited`: five wrong current passwords for this operator; the check is refused for 15 minutes after the last (`Retry-After` gives the seconds)", body = ApiError,
+            headers(("Retry-After" = u64, description = "Seconds until the current password is checked again"))),
         (status = 503, description = "Storage unavailable; retry", body = ApiError),
     ),
     security(("bearer" = []))
@@ -509,7 +516,7 @@ pub async fn password(
     auth: AuthOperator,
     path: web::Path<OperatorId>,
     body: web::Json<PasswordChange>,
-) -> AppResult<HttpResponse> {
+) -> actix_web::Result<HttpResponse> {
     let own = *path == auth.operator.id;
     if !own {
         auth.require(Role::Admin)?;
@@ -519,22 +526,28 @@ pub async fn password(
         return Err(AppError::invalid(
             "new_password",
             format!("at least {MIN_PASSWORD_CHARS} characters"),
-        ));
+        )
+        .into());
     }
-    let mut conn = state.pool.get().await?;
+    let mut conn = state.pool.get().await.map_err(AppError::from)?;
     let row = find(&mut conn, *path).await?;
     if own {
+        // A stolen session must not be a way to guess the password at leisure.
+        state
+            .password_backoff
+            .charge(row.id, state.clock.now())
+            .map_err(rate_limited)?;
         let current = body.current_password.clone().unwrap_or_default();
         let hash = row.password_hash.clone();
         let valid = web::block(move || verify_password(&current, &hash))
             .await
             .map_err(|_| AppError::Internal)?;
         if !valid {
-            return Err(AppError::invalid(
-                "current_password",
-                "the current password is wrong",
-            ));
+            return Err(
+                AppError::invalid("current_password", "the current password is wrong").into(),
+            );
         }
+        state.password_backoff.clear(&row.id);
     }
     let new_password = body.new_password;
     let hash = web::block(move || hash_password(&new_password))
@@ -556,7 +569,18 @@ pub async fn password(
     )
     .await?;
     let keep = own.then_some(auth.token_hash.as_slice());
-    sessions::revoke_all(&mut *state.pool.get().await?, *path, keep, Utc::now()).await?;
+    let mut conn = state.pool.get().await.map_err(AppError::from)?;
+    sessions::revoke_all(&mut conn, *path, keep, Utc::now())
+        .await
+        .map_err(AppError::from)?;
+    let tokens = match keep {
+        Some(own) => RevokedTokens::AllBut(own.to_vec()),
+        None => RevokedTokens::All,
+    };
+    state.router.do_send(Revoked {
+        operator: *path,
+        tokens,
+    });
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -603,6 +627,10 @@ pub async fn revoke_sessions(
             Ok(n)
         })
         .await?;
+    state.router.do_send(Revoked {
+        operator: id,
+        tokens: RevokedTokens::All,
+    });
     Ok(HttpResponse::Ok().json(RevokedSessions { revoked }))
 }
 

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::json::Json;
 use super::{client_ip, AppState};
 use crate::actors::conversation::{
     self, system_action, visible_to_visitor, visitor_facing_name, OpenRequest,
@@ -14,6 +15,7 @@ use crate::db::{events, sessions};
 use crate::domain::{Author, Channel, ConversationStatus, EventKind};
 use crate::error::{ApiError, AppError, AppResult};
 use crate::ids::ConversationId;
+use crate::validate;
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
@@ -49,6 +51,14 @@ pub struct WidgetSessionCreated {
 
 impl NewWidgetSession {
     fn validate(&self, max_text: usize) -> AppResult<()> {
+        // What PostgreSQL cannot store (or look up): the group is queried by name, the rest
+        // is stored. The contact token is only ever looked up as a hash.
+        validate::opt_text("name", self.name.as_deref())?;
+        validate::opt_text("group", self.group.as_deref())?;
+        validate::opt_text("message", self.message.as_deref())?;
+        if let Some(meta) = &self.metadata {
+            validate::json("metadata", meta)?;
+        }
         if self
             .name
             .as_ref()
@@ -126,7 +136,7 @@ impl NewWidgetSession {
 pub async fn create_session(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<NewWidgetSession>,
+    body: Json<NewWidgetSession>,
 ) -> AppResult<HttpResponse> {
     if state.session_limiter.check_key(&client_ip(&req)).is_err() {
         return Err(AppError::RateLimited);

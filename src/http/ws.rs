@@ -3,9 +3,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
-use super::auth::SESSION_COOKIE;
+use super::auth::session_cookie;
 use super::AppState;
 use crate::actors::operator_session::OperatorSession;
+use crate::actors::socket::AdmissionGuard;
 use crate::actors::visitor_session::VisitorSession;
 use crate::error::{ApiError, AppError, AppResult};
 
@@ -35,6 +36,15 @@ fn check_origin(req: &HttpRequest, state: &AppState, listed_sites: bool) -> AppR
     }
 }
 
+/// A place among the client address's unauthenticated sockets, or 429 when it has its fill.
+fn admit(req: &HttpRequest, state: &AppState) -> AppResult<AdmissionGuard> {
+    let ip = super::client_ip(req);
+    state
+        .admission
+        .enter(ip, state.config.unauthenticated_sockets_per_ip.max(1))
+        .ok_or(AppError::RateLimited)
+}
+
 fn upgrade_error(e: actix_web::Error) -> AppError {
     AppError::InvalidRequest {
         message: format!("not a WebSocket upgrade: {e}"),
@@ -54,6 +64,7 @@ fn upgrade_error(e: actix_web::Error) -> AppError {
     responses(
         (status = 101, description = "Switching Protocols: the socket is open"),
         (status = 403, description = "The `Origin` is neither the server's own nor in `allowed_origins`", body = ApiError),
+        (status = 429, description = "`rate_limited`: this address already holds `unauthenticated_sockets_per_ip` sockets that have not said a valid `hello`", body = ApiError),
         (status = 422, description = "Not a WebSocket upgrade request", body = ApiError),
     )
 )]
@@ -63,7 +74,12 @@ pub async fn visitor(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     check_origin(&req, &state, true)?;
-    ws::WsResponseBuilder::new(VisitorSession::new(state.session_deps()), &req, stream)
+    let admission = admit(&req, &state)?;
+    ws::WsResponseBuilder::new(
+        VisitorSession::new(state.session_deps(), admission),
+        &req,
+        stream,
+    )
         .frame_size(state.config.max_body_bytes)
         .start()
         .map_err(upgrade_error)
@@ -76,11 +92,12 @@ pub async fn visitor(
     operation_id = "operator_socket",
     tag = "websocket",
     description = "The operator's WebSocket. The first frame must be `hello` with the token from \
-        `POST /api/v1/auth/login` (or none, when the `sb_session` cookie came with the upgrade); \
+        `POST /api/v1/auth/login` (or none, when the session cookie came with the upgrade); \
         every frame is described in the README (WebSocket protocol).",
     responses(
         (status = 101, description = "Switching Protocols: the socket is open"),
         (status = 403, description = "The `Origin` is not the server's own (sites in `allowed_origins` embed the widget, not the panel)", body = ApiError),
+        (status = 429, description = "`rate_limited`: this address already holds `unauthenticated_sockets_per_ip` sockets that have not said a valid `hello`", body = ApiError),
         (status = 422, description = "Not a WebSocket upgrade request", body = ApiError),
     )
 )]
@@ -90,9 +107,10 @@ pub async fn operator(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     check_origin(&req, &state, false)?;
-    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let admission = admit(&req, &state)?;
+    let cookie = session_cookie(&req);
     ws::WsResponseBuilder::new(
-        OperatorSession::new(state.session_deps(), cookie),
+        OperatorSession::new(state.session_deps(), cookie, admission),
         &req,
         stream,
     )

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use switchboard::auth::{create_operator, OperatorInput};
 
-use switchboard::actors::router::Sweep;
+use switchboard::actors::router::{Stats, Sweep};
 use switchboard::clock::{SharedClock, SystemClock};
 use switchboard::config::Config;
 use switchboard::domain::Role;
@@ -99,6 +99,9 @@ pub fn test_config(db_url: &str) -> Config {
         conversation_threads: 1,
         sessions_per_ip_per_min: 10_000,
         logins_per_ip_per_min: 10_000,
+        unauthenticated_sockets_per_ip: 10_000,
+        api_requests_per_sec: 10_000,
+        api_burst: 10_000,
         db_timeout_secs: 2,
         ..Config::default()
     }
@@ -281,6 +284,20 @@ impl TestServer {
         router.send(Sweep).await.unwrap();
     }
 
+    /// Waits until the router has `queued` conversations waiting and no assignment in flight:
+    /// only then does "not assigned" mean the router decided so.
+    pub async fn router_settled(&self, queued: usize) {
+        let router = self.running.as_ref().expect("running").router.clone();
+        self.eventually(&format!("the router settles with {queued} queued"), || {
+            let router = router.clone();
+            async move {
+                let stats = router.send(Stats).await.unwrap();
+                stats.queue_length == queued && stats.assigning == 0
+            }
+        })
+        .await;
+    }
+
     /// The assignee of a conversation, if any.
     pub async fn assignee(&self, conversation_id: &str) -> Option<String> {
         let a = self
@@ -365,6 +382,14 @@ impl Client {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("socket connects");
+        Client { ws, closed: None }
+    }
+
+    /// A socket over a TCP stream the test set up itself (e.g. with a tiny receive buffer).
+    pub async fn over(stream: TcpStream, url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("socket upgrades");
         Client { ws, closed: None }
     }
 

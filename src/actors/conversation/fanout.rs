@@ -74,22 +74,22 @@ pub(super) fn operator_event_frame(event: &EventRow) -> bytestring::ByteString {
 
 pub(super) fn send_ack(origin: Option<&Origin>, ack: &Ack) {
     match origin {
-        Some(Origin::Visitor(r)) => {
+        Some(Origin::Visitor(outlet)) => {
             let frame = encode(&VisitorOut::Ack {
                 client_id: &ack.client_id,
                 seq: ack.seq,
                 at: ack.at,
             });
-            r.do_send(VisitorPush { frame, seq: None });
+            outlet.push(VisitorPush::new(frame, None));
         }
-        Some(Origin::Operator(r)) => {
+        Some(Origin::Operator(outlet)) => {
             let frame = encode(&OperatorOut::Ack {
                 conversation_id: ack.conversation_id,
                 client_id: &ack.client_id,
                 seq: ack.seq,
                 at: ack.at,
             });
-            r.do_send(OperatorPush::Frame { frame, event: None });
+            outlet.push(OperatorPush::frame(frame, None));
         }
         None => {}
     }

@@ -7,8 +7,10 @@ mod actions;
 mod fanout;
 mod open;
 mod state;
+mod typing;
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -16,9 +18,11 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::watch;
 
 use super::operator_session::OperatorPush;
+use super::outbox::Outlet;
 use super::registry::ConversationRegistry;
 use super::router::{ConversationChanged, Publish, QueryPosition, Router, Routing};
 use super::visitor_session::VisitorPush;
@@ -29,7 +33,7 @@ use crate::db::events::{self, EventRow};
 use crate::db::DbPool;
 use crate::domain::{Author, ConversationStatus, EventKind};
 use crate::error::{AppError, AppResult};
-use crate::ids::{ContactId, ConversationId, SessionId};
+use crate::ids::{ContactId, ConversationId, SessionId, TagId};
 use crate::protocol::{encode, ConversationSummary, OperatorOut, VisitorOut};
 
 pub use actions::{Action, Unassigned};
@@ -37,6 +41,7 @@ use fanout::{operator_event_frame, send_ack, visitor_event_frame};
 pub use fanout::{system_action, visible_to_visitor, visitor_facing_name};
 pub use open::{open, OpenRequest, Opened};
 use state::{load_state, Plan, State};
+use typing::TypingGate;
 
 /// Events are read back in pages of this size when a client catches up.
 const REPLAY_PAGE: i64 = 500;
@@ -67,8 +72,8 @@ pub enum By {
 /// Where the `ack` of a socket-sent message goes (HTTP callers get it as the reply instead).
 #[derive(Clone)]
 pub enum Origin {
-    Visitor(Recipient<VisitorPush>),
-    Operator(Recipient<OperatorPush>),
+    Visitor(Outlet<VisitorPush>),
+    Operator(Outlet<OperatorPush>),
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -86,7 +91,7 @@ pub struct Ack {
 pub struct Join {
     pub session: SessionId,
     pub contact: ContactId,
-    pub recipient: Recipient<VisitorPush>,
+    pub recipient: Outlet<VisitorPush>,
     /// Replay every visible event after this seq first.
     pub last_seq: Option<i64>,
     /// A session re-subscribing after this actor was replaced: no second `welcome`.
@@ -149,7 +154,7 @@ pub struct Act(pub Action);
 pub struct Replay {
     pub operator: OperatorIdentity,
     pub after: i64,
-    pub recipient: Recipient<OperatorPush>,
+    pub recipient: Outlet<OperatorPush>,
 }
 
 /// From the router: where this conversation now stands in the queue.
@@ -158,6 +163,25 @@ pub struct Replay {
 pub struct QueuePosition {
     pub position: usize,
     pub estimated_wait_secs: Option<u64>,
+}
+
+/// A tag was renamed (`name`) or deleted (`None`): conversations carrying it show the change.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct TagChanged {
+    pub tag: TagId,
+    pub name: Option<String>,
+}
+
+/// Tells every running conversation about a tag change committed by the caller. Actors started
+/// later read their tags from the database, after the change.
+pub fn tag_changed(registry: &ConversationRegistry, tag: TagId, name: Option<String>) {
+    for addr in registry.all_running() {
+        addr.do_send(TagChanged {
+            tag,
+            name: name.clone(),
+        });
+    }
 }
 
 /// Persist what is not yet persisted and stop (graceful shutdown).
@@ -185,7 +209,12 @@ pub struct Conversation {
     deps: ConversationDeps,
     registry: Weak<ConversationRegistry>,
     state: Option<State>,
-    visitors: HashMap<SessionId, Recipient<VisitorPush>>,
+    visitors: HashMap<SessionId, Outlet<VisitorPush>>,
+    /// The visitor's message rate, across all their sockets.
+    visitor_limiter: DefaultDirectRateLimiter,
+    /// Typing frames from the customer to operators, and from operators to the customer.
+    typing_in: TypingGate,
+    typing_out: TypingGate,
     /// Dropped with the actor, which is how subscribed sessions notice it is gone.
     alive: watch::Sender<()>,
     last_activity: Instant,
@@ -200,13 +229,19 @@ impl Conversation {
         deps: ConversationDeps,
         registry: Weak<ConversationRegistry>,
     ) -> Self {
+        let per_sec =
+            NonZeroU32::new(deps.config.visitor_messages_per_sec).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(deps.config.visitor_burst).unwrap_or(per_sec);
         Conversation {
             id,
             generation,
-            deps,
             registry,
             state: None,
             visitors: HashMap::new(),
+            visitor_limiter: RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst)),
+            typing_in: TypingGate::default(),
+            typing_out: TypingGate::default(),
+            deps,
             alive: watch::channel(()).0,
             last_activity: Instant::now(),
             reads_scheduled: false,
@@ -304,6 +339,7 @@ impl Conversation {
             || before.level != after.level
             || before.group_id != after.group_id
             || before.tags != after.tags
+            || before.is_dormant() != after.is_dormant()
             || answered_before != state.answered;
         if routing_changed {
             if before.status != after.status {
@@ -361,19 +397,11 @@ impl Conversation {
         self.state.as_ref().ok_or(AppError::Unavailable)
     }
 
-    /// `do_send`, not `try_send`: a full mailbox must not cost a visitor an event or its
-    /// subscription; only sockets that are gone are forgotten.
+    /// Through each socket's outbox: a socket that is gone, or too far behind (it closes and
+    /// resumes by seq), is forgotten.
     fn push_visitors(&mut self, frame: bytestring::ByteString, seq: Option<i64>) {
-        self.visitors.retain(|_, recipient| {
-            let connected = recipient.connected();
-            if connected {
-                recipient.do_send(VisitorPush {
-                    frame: frame.clone(),
-                    seq,
-                });
-            }
-            connected
-        });
+        self.visitors
+            .retain(|_, outlet| outlet.push(VisitorPush::new(frame.clone(), seq)));
     }
 
     fn publish_to_operators(&self, frame: bytestring::ByteString) {
@@ -421,7 +449,7 @@ impl Actor for Conversation {
         let idle = self.deps.config.conversation_idle();
         let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
         ctx.run_interval(tick, move |act, ctx| {
-            act.visitors.retain(|_, r| r.connected());
+            act.visitors.retain(|_, outlet| outlet.connected());
             if act.visitors.is_empty() && act.last_activity.elapsed() >= idle {
                 ctx.notify(Flush);
             }
@@ -449,6 +477,14 @@ impl Handler<Join> for Conversation {
                     "not your conversation".into(),
                 ))));
             }
+            act.visitors.retain(|_, outlet| outlet.connected());
+            let cap = act.deps.config.sockets_per_widget_token.max(1);
+            if act.visitors.len() >= cap && !act.visitors.contains_key(&msg.session) {
+                return Box::pin(fut::ready(Err(AppError::conflict(
+                    super::visitor_session::TOO_MANY_SOCKETS,
+                    format!("this conversation already has {cap} sockets open"),
+                ))));
+            }
             let from = msg.last_seq.unwrap_or(last_seq).clamp(0, last_seq);
             let load = load_events_after(act.deps.pool.clone(), act.id, from, last_seq);
             Box::pin(
@@ -463,16 +499,13 @@ impl Handler<Join> for Conversation {
                             last_seq,
                             support_name: &act.deps.config.support_name,
                         });
-                        msg.recipient.do_send(VisitorPush {
-                            frame: welcome,
-                            seq: None,
-                        });
+                        msg.recipient.push_replay(VisitorPush::new(welcome, None));
                     }
                     for event in replay.iter().filter(|e| visible_to_visitor(e)) {
-                        msg.recipient.do_send(VisitorPush {
-                            frame: visitor_event_frame(&act.deps.config, event),
-                            seq: Some(event.seq),
-                        });
+                        msg.recipient.push_replay(VisitorPush::new(
+                            visitor_event_frame(&act.deps.config, event),
+                            Some(event.seq),
+                        ));
                     }
                     act.visitors.insert(msg.session, msg.recipient);
                     if status == ConversationStatus::Pending {
@@ -513,6 +546,11 @@ impl Handler<PostMessage> for Conversation {
                 }
                 Err(e) => return Box::pin(fut::ready(Err(e))),
             };
+            // Per conversation, not per socket: more sockets do not buy a faster rate. A retry
+            // of a stored message (answered above) costs nothing.
+            if matches!(msg.by, By::Visitor(_)) && act.visitor_limiter.check().is_err() {
+                return Box::pin(fut::ready(Err(AppError::RateLimited)));
+            }
             let ack = plan.ack.as_ref().map(|(ack, _)| ack.clone());
             Box::pin(
                 act.commit(plan).map(move |result, _act, _ctx| {
@@ -543,34 +581,58 @@ impl Handler<Act> for Conversation {
 impl Handler<Typing> for Conversation {
     type Result = ();
 
-    fn handle(&mut self, msg: Typing, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Typing, ctx: &mut Context<Self>) {
         let Some(state) = self.state.as_ref() else {
             return;
         };
-        match &msg.by {
-            By::Visitor(contact) if *contact == state.contact => {
-                self.publish_to_operators(encode(&OperatorOut::Typing {
-                    conversation_id: self.id,
-                    author: Author::Visitor,
-                    active: msg.active,
-                }));
+        let direction = match &msg.by {
+            By::Visitor(contact) if *contact == state.contact => Author::Visitor,
+            By::Operator(op) if state.may_act(op) => Author::Operator,
+            _ => return,
+        };
+        let gate = match direction {
+            Author::Visitor => &mut self.typing_in,
+            _ => &mut self.typing_out,
+        };
+        match gate.offer(msg.active, Instant::now()) {
+            typing::Decision::Send => self.forward_typing(direction, msg.active),
+            typing::Decision::Hold(after) => {
+                ctx.notify_later(FlushTyping(direction), after);
             }
-            By::Operator(op) if state.may_act(op) => {
-                self.push_visitors(
-                    encode(&VisitorOut::Typing {
-                        author: Author::Operator,
-                        active: msg.active,
-                    }),
-                    None,
-                );
-                self.publish_to_operators(encode(&OperatorOut::Typing {
-                    conversation_id: self.id,
-                    author: Author::Operator,
-                    active: msg.active,
-                }));
-            }
-            _ => {}
+            typing::Decision::Drop => {}
         }
+    }
+}
+
+/// A typing window ended: forward the state held during it, if it changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlushTyping(Author);
+
+impl Handler<FlushTyping> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, msg: FlushTyping, _ctx: &mut Context<Self>) {
+        let gate = match msg.0 {
+            Author::Visitor => &mut self.typing_in,
+            _ => &mut self.typing_out,
+        };
+        if let Some(active) = gate.flush(Instant::now()) {
+            self.forward_typing(msg.0, active);
+        }
+    }
+}
+
+impl Conversation {
+    fn forward_typing(&mut self, author: Author, active: bool) {
+        if author == Author::Operator {
+            self.push_visitors(encode(&VisitorOut::Typing { author, active }), None);
+        }
+        self.publish_to_operators(encode(&OperatorOut::Typing {
+            conversation_id: self.id,
+            author,
+            active,
+        }));
     }
 }
 
@@ -670,6 +732,7 @@ impl Handler<Rate> for Conversation {
                             "comment is longer than {MAX_COMMENT_CHARS} characters"
                         )));
                     }
+                    crate::validate::opt_text("comment", msg.comment.as_deref())?;
                     Ok(())
                 });
             if let Err(e) = check {
@@ -721,18 +784,43 @@ impl Handler<Replay> for Conversation {
             Box::pin(
                 fut::wrap_future::<_, Self>(load).map(move |loaded, _act, _ctx| {
                     for event in loaded? {
-                        msg.recipient.do_send(OperatorPush::Replayed {
+                        msg.recipient.push_replay(OperatorPush::Replayed {
                             frame: operator_event_frame(&event),
                             conversation: id,
                             seq: event.seq,
                         });
                     }
                     msg.recipient
-                        .do_send(OperatorPush::ReplayDone { conversation: id });
+                        .push_replay(OperatorPush::ReplayDone { conversation: id });
                     Ok(())
                 }),
             )
         }))
+    }
+}
+
+impl Handler<TagChanged> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, msg: TagChanged, _ctx: &mut Context<Self>) {
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        if !state.tags.iter().any(|(t, _)| *t == msg.tag) {
+            return;
+        }
+        match msg.name {
+            Some(name) => {
+                for (t, n) in state.tags.iter_mut() {
+                    if *t == msg.tag {
+                        *n = name.clone();
+                    }
+                }
+                state.tags.sort_by(|a, b| a.1.cmp(&b.1));
+            }
+            None => state.tags.retain(|(t, _)| *t != msg.tag),
+        }
+        self.notify_router();
     }
 }
 

@@ -117,6 +117,8 @@ impl State {
                 format!("client_id must be 1 to {MAX_CLIENT_ID_CHARS} characters"),
             ));
         }
+        crate::validate::text("client_id", client_id)?;
+        crate::validate::text("text", &msg.text)?;
         if msg.text.trim().is_empty() {
             return Err(AppError::invalid("text", "text must not be empty"));
         }

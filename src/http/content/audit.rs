@@ -13,6 +13,7 @@ use crate::error::{ApiError, AppError, AppResult};
 use crate::http::auth::AuthOperator;
 use crate::http::AppState;
 use crate::ids::OperatorId;
+use crate::validate;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -59,6 +60,8 @@ pub struct AuditPage {
 }
 
 fn filter(query: &AuditQuery) -> AppResult<AuditFilter> {
+    validate::opt_text("action", query.action.as_deref())?;
+    validate::opt_text("target", query.target.as_deref())?;
     let operator = query
         .operator
         .as_deref()
@@ -104,7 +107,7 @@ fn filter(query: &AuditQuery) -> AppResult<AuditFilter> {
         (status = 400, description = "Malformed query string", body = ApiError),
         (status = 401, description = "Not signed in", body = ApiError),
         (status = 403, description = "Admins only", body = ApiError),
-        (status = 422, description = "Invalid `operator`, `from`, `to`, `before` or `limit`", body = ApiError),
+        (status = 422, description = "Invalid `operator`, `action`, `target`, `from`, `to`, `before` or `limit`", body = ApiError),
         (status = 503, description = "Storage unavailable; retry", body = ApiError),
     ),
     security(("bearer" = []))

@@ -15,8 +15,10 @@ use crate::db::content::canned::{self, CannedChanges, CannedFilter, CannedRow, N
 use crate::domain::Role;
 use crate::error::{ApiError, AppError, AppResult};
 use crate::http::auth::AuthOperator;
+use crate::http::json::Json;
 use crate::http::AppState;
 use crate::ids::CannedId;
+use crate::validate;
 
 const MAX_SHORTCUT_CHARS: usize = 32;
 const MAX_TITLE_CHARS: usize = 100;
@@ -126,6 +128,7 @@ fn valid_language(raw: &str) -> AppResult<String> {
 }
 
 fn valid_title(raw: &str) -> AppResult<&str> {
+    validate::text("title", raw)?;
     let title = raw.trim();
     let chars = title.chars().count();
     if chars == 0 || chars > MAX_TITLE_CHARS {
@@ -139,6 +142,7 @@ fn valid_title(raw: &str) -> AppResult<&str> {
 
 /// The body is sent as a message, so it obeys the message length limit.
 fn valid_body(raw: &str, max_chars: usize) -> AppResult<&str> {
+    validate::text("body", raw)?;
     if raw.trim().is_empty() {
         return Err(AppError::invalid("body", "body must not be empty"));
     }
@@ -167,7 +171,7 @@ fn snapshot(row: &CannedRow) -> serde_json::Value {
         (status = 200, description = "The matching responses", body = CannedList),
         (status = 400, description = "Malformed query string", body = ApiError),
         (status = 401, description = "Not signed in", body = ApiError),
-        (status = 422, description = "Invalid `language`", body = ApiError),
+        (status = 422, description = "Invalid `language` or `q`", body = ApiError),
         (status = 503, description = "Storage unavailable; retry", body = ApiError),
     ),
     security(("bearer" = []))
@@ -183,6 +187,7 @@ pub async fn list(
         .filter(|l| !l.trim().is_empty())
         .map(valid_language)
         .transpose()?;
+    validate::opt_text("q", query.q.as_deref())?;
     let prefix = query
         .q
         .as_deref()
@@ -243,7 +248,7 @@ pub async fn get(
 pub async fn create(
     state: web::Data<AppState>,
     auth: AuthOperator,
-    body: web::Json<NewCannedRequest>,
+    body: Json<NewCannedRequest>,
 ) -> AppResult<HttpResponse> {
     auth.require(Role::Admin)?;
     let shortcut = valid_shortcut(&body.shortcut)?;
@@ -306,7 +311,7 @@ pub async fn update(
     state: web::Data<AppState>,
     auth: AuthOperator,
     path: web::Path<CannedId>,
-    body: web::Json<CannedPatch>,
+    body: Json<CannedPatch>,
 ) -> AppResult<HttpResponse> {
     auth.require(Role::Admin)?;
     let id = *path;

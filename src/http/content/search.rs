@@ -15,6 +15,7 @@ use crate::error::{ApiError, AppError, AppResult};
 use crate::http::auth::AuthOperator;
 use crate::http::AppState;
 use crate::ids::ConversationId;
+use crate::validate;
 
 const MAX_QUERY_CHARS: usize = 200;
 
@@ -102,6 +103,7 @@ fn decode_cursor(raw: &str) -> AppResult<SearchCursor> {
 
 fn valid_query(q: Option<&str>) -> AppResult<&str> {
     let q = q.map(str::trim).unwrap_or_default();
+    validate::text("q", q)?;
     if q.is_empty() {
         return Err(AppError::invalid(
             "q",
@@ -167,6 +169,7 @@ mod tests {
         assert_eq!(valid_query(None).unwrap_err().field(), Some("q"));
         assert_eq!(valid_query(Some("  ")).unwrap_err().field(), Some("q"));
         assert!(valid_query(Some(&"я".repeat(201))).is_err());
+        assert_eq!(valid_query(Some("a\0b")).unwrap_err().field(), Some("q"));
     }
 
     #[test]

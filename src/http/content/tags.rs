@@ -9,11 +9,13 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::db_errors::{clash, missing};
+use crate::actors::conversation;
 use crate::db::audit::{self, AuditEntry};
 use crate::db::content::tags::{self, NewTag, TagChanges, TagRow};
 use crate::domain::Role;
 use crate::error::{ApiError, AppError, AppResult};
 use crate::http::auth::AuthOperator;
+use crate::http::json::Json;
 use crate::http::AppState;
 use crate::ids::TagId;
 
@@ -170,7 +172,7 @@ pub async fn get(
 pub async fn create(
     state: web::Data<AppState>,
     auth: AuthOperator,
-    body: web::Json<NewTagRequest>,
+    body: Json<NewTagRequest>,
 ) -> AppResult<HttpResponse> {
     auth.require(Role::Admin)?;
     let name = valid_name(&body.name)?;
@@ -220,7 +222,7 @@ pub async fn update(
     state: web::Data<AppState>,
     auth: AuthOperator,
     path: web::Path<TagId>,
-    body: web::Json<TagPatch>,
+    body: Json<TagPatch>,
 ) -> AppResult<HttpResponse> {
     auth.require(Role::Admin)?;
     let id = *path;
@@ -255,6 +257,7 @@ pub async fn update(
             Ok(after)
         })
         .await?;
+    conversation::tag_changed(&state.registry, id, Some(row.name.clone()));
     Ok(HttpResponse::Ok().json(Tag::from(row)))
 }
 
@@ -296,6 +299,7 @@ pub async fn delete(
         Ok(())
     })
     .await?;
+    conversation::tag_changed(&state.registry, id, None);
     Ok(HttpResponse::NoContent().finish())
 }
 
