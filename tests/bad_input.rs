@@ -183,7 +183,7 @@ async fn an_operator_cannot_act_on_a_conversation_they_may_not_see() {
     let mut server = TestServer::start().await;
     let ann = server.add_operator("Ann Agent", Role::Agent, 5).await;
     let (mut ann_ws, _) = server.operator_ws(&ann).await;
-    let w = server.open_widget(json!({})).await;
+    let w = server.open_chat("Hello").await;
     server
         .eventually("ann has it", || async {
             server

@@ -16,7 +16,7 @@ async fn visitor_message_reaches_assigned_operator_and_reply_reaches_visitor() {
     let mut server = TestServer::start().await;
     let alice = server.add_operator("Alice Smith", Role::Agent, 5).await;
     let (mut op, _) = server.operator_ws(&alice).await;
-    let widget = server.open_widget(json!({})).await;
+    let widget = server.open_chat("Hello").await;
 
     // The only online operator gets the new conversation.
     let assigned = loop {
@@ -258,7 +258,7 @@ async fn two_operators_and_a_visitor_see_the_same_order() {
     })
     .await;
     let agent = server.add_operator("Ann Agent", Role::Agent, 5).await;
-    let widget = server.open_widget(json!({})).await;
+    let widget = server.open_chat("Hello").await;
     let (mut agent_ws, _) = server.operator_ws(&agent).await;
     server
         .eventually("the agent is assigned", || async {

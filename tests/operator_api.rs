@@ -56,7 +56,7 @@ async fn lists_filter_by_status_and_assignee_and_page_with_a_cursor() {
     let ann = server.add_operator("Ann Agent", Role::Agent, 0).await;
     let mut ids = Vec::new();
     for _ in 0..7 {
-        ids.push(server.open_widget(json!({})).await.conversation_id);
+        ids.push(server.open_chat("Hello").await.conversation_id);
     }
     // Ann takes two; the boss closes one of them.
     for id in &ids[..2] {
@@ -446,9 +446,9 @@ async fn the_cli_adds_operators_who_can_log_in() {
 async fn lists_filter_by_priority_channel_and_tag() {
     let server = TestServer::start().await;
     let admin = server.add_operator("Ada", Role::Admin, 0).await;
-    let plain = server.open_widget(json!({})).await;
-    let urgent = server.open_widget(json!({})).await;
-    let tagged = server.open_widget(json!({})).await;
+    let plain = server.open_chat("Hello").await;
+    let urgent = server.open_chat("Hello").await;
+    let tagged = server.open_chat("Hello").await;
     let (status, _) = server
         .post(
             &format!("/api/v1/conversations/{}/priority", urgent.conversation_id),

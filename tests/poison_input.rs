@@ -498,5 +498,28 @@ async fn a_wrong_priority_and_an_unknown_tag_name_name_their_field() {
             .await,
         "tag_id",
     );
+    // The operator endpoints name theirs too.
+    assert_invalid(
+        "unknown role",
+        server
+            .patch(
+                &format!("/api/v1/operators/{}", admin.id),
+                t,
+                json!({"role": "wizard"}),
+            )
+            .await,
+        "role",
+    );
+    assert_invalid(
+        "unknown status",
+        server
+            .put(
+                "/api/v1/operators/me/status",
+                t,
+                json!({"status": "asleep"}),
+            )
+            .await,
+        "status",
+    );
     server.stop().await;
 }

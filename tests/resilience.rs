@@ -83,7 +83,11 @@ async fn a_killed_conversation_actor_is_restarted_and_sockets_rebind() {
     let mut server = TestServer::start().await;
     let boss = server.add_operator("Sam Super", Role::Supervisor, 5).await;
     let (mut op, _) = server.operator_ws(&boss).await;
-    let w = server.open_widget(json!({})).await;
+    let w = server.open_chat("Hello").await;
+    // Assigned before the visitor writes, so no system event lands between the seqs compared.
+    server
+        .wait_assignee(&w.conversation_id, Some(&boss.id))
+        .await;
     let id = conv_id(&w.conversation_id);
     let (mut v, _) = server.visitor(&w, None).await;
     v.send(json!({"type": "message", "client_id": "a", "text": "before the crash"}))
@@ -136,7 +140,12 @@ async fn postgres_going_away_answers_unavailable_and_the_retry_succeeds_once() {
     let mut server = TestServer::start_on(db, config).await;
     let boss = server.add_operator("Sam Super", Role::Supervisor, 5).await;
     let (mut op, _) = server.operator_ws(&boss).await;
-    let w = server.open_widget(json!({})).await;
+    let w = server.open_chat("Hello").await;
+    // Assigned before the database goes: no assignment is in flight during the outage, and no
+    // system event lands between the seqs compared.
+    server
+        .wait_assignee(&w.conversation_id, Some(&boss.id))
+        .await;
     let (mut v, _) = server.visitor(&w, None).await;
     v.send(json!({"type": "message", "client_id": "m1", "text": "first"}))
         .await;
@@ -210,7 +219,7 @@ async fn postgres_going_away_answers_unavailable_and_the_retry_succeeds_once() {
         .filter(|e| e["kind"] == "message")
         .map(|e| e["text"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(seen, vec!["first", "second"]);
+    assert_eq!(seen, vec!["Hello", "first", "second"]);
     let res = server.http.get(server.url("/health")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     server.stop().await;
@@ -261,7 +270,7 @@ async fn shutdown_tells_sockets_to_reconnect_and_persists_snapshots() {
 #[actix_rt::test]
 async fn metrics_report_sockets_events_queue_and_pool() {
     let mut server = TestServer::start().await;
-    let w = server.open_widget(json!({})).await;
+    let w = server.open_chat("Hello").await;
     let (mut v, _) = server.visitor(&w, None).await;
     v.send(json!({"type": "message", "client_id": "m", "text": "counted"}))
         .await;

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{TestServer, Widget};
 use serde_json::json;
 use switchboard::domain::Role;
@@ -32,7 +30,7 @@ async fn queue_positions_update_as_conversations_are_assigned() {
     let mut widgets = Vec::new();
     let mut visitors = Vec::new();
     for _ in 0..3 {
-        let w = server.open_widget(json!({})).await;
+        let w = server.open_chat("Hello").await;
         let (v, welcome) = server.visitor(&w, None).await;
         assert_eq!(welcome["status"], "pending");
         widgets.push(w);
@@ -124,9 +122,9 @@ async fn busy_or_away_operators_get_nothing_and_online_again_backfills_oldest_fi
     let (mut op, _) = server.operator_ws(&ann).await;
     op.send(json!({"type": "presence", "status": "away"})).await;
     assert_eq!(op.recv_type("presence").await["status"], "away");
-    let older = server.open_widget(json!({})).await;
-    let newer = server.open_widget(json!({})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let older = server.open_chat("Hello").await;
+    let newer = server.open_chat("Hello").await;
+    server.router_settled(2).await;
     assert_eq!(
         assignees(&server, &[older.clone(), newer.clone()]).await,
         vec![None, None]
@@ -143,7 +141,7 @@ async fn busy_or_away_operators_get_nothing_and_online_again_backfills_oldest_fi
                 == 1
         })
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.router_settled(1).await;
     assert_eq!(
         assignees(&server, &[older.clone(), newer.clone()]).await,
         vec![Some(ann.id.clone()), None],
@@ -189,7 +187,7 @@ async fn agents_are_told_when_a_queued_conversation_is_taken_by_someone_else() {
     let bob = server.add_operator("Bob Agent", Role::Agent, 0).await;
     let (mut bob_ws, _) = server.operator_ws(&bob).await;
     let (_ann_ws, _) = server.operator_ws(&ann).await;
-    let w = server.open_widget(json!({})).await;
+    let w = server.open_chat("Hello").await;
     server
         .wait_assignee(&w.conversation_id, Some(&ann.id))
         .await;

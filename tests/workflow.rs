@@ -46,8 +46,11 @@ async fn group(
     id
 }
 
+/// A conversation in `group` that the customer has written in, so it is routed at once.
 async fn widget_in(server: &TestServer, group: &str) -> Widget {
-    server.open_widget(json!({"group": group})).await
+    server
+        .open_widget(json!({"group": group, "message": "Hello"}))
+        .await
 }
 
 async fn audit_actions(server: &TestServer, conversation: &str) -> String {
@@ -179,7 +182,7 @@ async fn sticky_sends_a_returning_customer_back_to_their_operator() {
 
     // The same customer comes back: to Ann, although Bob has fewer chats now.
     let back = server
-        .open_widget(json!({"group": "care", "contact_token": first.token}))
+        .open_widget(json!({"group": "care", "contact_token": first.token, "message": "Me again"}))
         .await;
     server
         .wait_assignee(&back.conversation_id, Some(&ann.id))
@@ -202,7 +205,7 @@ async fn sticky_sends_a_returning_customer_back_to_their_operator() {
         .await;
     assert_eq!(s, 200);
     let again = server
-        .open_widget(json!({"group": "care", "contact_token": first.token}))
+        .open_widget(json!({"group": "care", "contact_token": first.token, "message": "Me again"}))
         .await;
     server
         .wait_assignee(&again.conversation_id, Some(&bob.id))
@@ -221,14 +224,14 @@ async fn urgent_and_escalated_conversations_go_to_the_highest_tier_available() {
         .await;
     let boss = server.add_operator("Sue Super", Role::Supervisor, 0).await;
     let (_s, _) = server.operator_ws(&senior).await;
-    let busy = server.open_widget(json!({})).await;
+    let busy = server.open_chat("Hello").await;
     server
         .wait_assignee(&busy.conversation_id, Some(&senior.id))
         .await;
     let (_j, _) = server.operator_ws(&junior).await;
 
     // A normal conversation goes to the least loaded: the junior.
-    let w = server.open_widget(json!({})).await;
+    let w = server.open_chat("Hello").await;
     server
         .wait_assignee(&w.conversation_id, Some(&junior.id))
         .await;
@@ -259,7 +262,7 @@ async fn urgent_and_escalated_conversations_go_to_the_highest_tier_available() {
         .await;
 
     // An ordinary one right after still goes to the least loaded.
-    let plain = server.open_widget(json!({})).await;
+    let plain = server.open_chat("Hello").await;
     server
         .wait_assignee(&plain.conversation_id, Some(&junior.id))
         .await;
@@ -273,7 +276,7 @@ async fn a_silent_operator_goes_offline_and_their_conversations_are_redistribute
     let ann = server.add_operator("Ann Agent", Role::Agent, 5).await;
     let bob = server.add_operator("Bob Agent", Role::Agent, 5).await;
     let (ann_ws, _) = server.operator_ws(&ann).await;
-    let w = server.open_widget(json!({})).await;
+    let w = server.open_chat("Hello").await;
     server
         .wait_assignee(&w.conversation_id, Some(&ann.id))
         .await;
@@ -409,7 +412,7 @@ async fn transfers_to_operators_and_groups_and_their_refusals() {
     let vip_group = group(&server, &boss, "VIP", "least_loaded", &[&vip]).await;
     let empty_group = group(&server, &boss, "Nobody", "least_loaded", &[]).await;
     let (_a, _) = server.operator_ws(&ann).await;
-    let w = server.open_widget(json!({})).await;
+    let w = server.open_chat("Hello").await;
     server
         .wait_assignee(&w.conversation_id, Some(&ann.id))
         .await;
@@ -595,7 +598,7 @@ async fn waiting_visitors_get_an_estimated_wait_once_the_queue_moves() {
     let mut visitors = Vec::new();
     let mut widgets = Vec::new();
     for _ in 0..4 {
-        let w = server.open_widget(json!({})).await;
+        let w = server.open_chat("Hello").await;
         visitors.push(server.visitor(&w, None).await.0);
         widgets.push(w);
     }

@@ -6,6 +6,7 @@ mod coord;
 mod operators;
 mod proto;
 mod shard;
+mod slow;
 mod sys;
 mod workflow;
 
@@ -54,6 +55,9 @@ enum Command {
     Assign(workflow::AssignArgs),
     /// List, events and search latency over HTTP, closed-loop clients (issue 3).
     Api(workflow::ApiArgs),
+    /// Clients that stop reading: server RSS while stalled operator sockets are fanned large
+    /// messages, and how those sockets end (issue 8).
+    Slow(slow::SlowArgs),
     /// Wait until the server answers GET /health with 200 (for scripts).
     Wait {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
             Command::Run(args) => coord::run(*args).await,
             Command::Assign(a) => workflow::assign(a).await,
             Command::Api(a) => workflow::api(a).await,
+            Command::Slow(a) => slow::slow(a).await,
             Command::Wait { url, timeout_secs } => {
                 wait_healthy(&url, Duration::from_secs(timeout_secs)).await
             }

@@ -70,7 +70,8 @@ struct Times {
 async fn create_session(http: &reqwest::Client, url: &str) -> Result<(String, Instant), String> {
     let resp = http
         .post(format!("{url}/api/v1/widget/sessions"))
-        .json(&serde_json::json!({}))
+        // A chat joins the queue once the customer has written: open it with a first message.
+        .json(&serde_json::json!({"message": "Hello, I need help"}))
         .send()
         .await
         .map_err(|e| format!("session: {e}"))?;

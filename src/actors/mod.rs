@@ -2,8 +2,8 @@
 //! the `ConversationRegistry`), and one session actor per visitor or operator socket.
 
 pub mod conversation;
-pub mod outbox;
 pub mod operator_session;
+pub mod outbox;
 pub mod registry;
 pub mod router;
 pub mod socket;

@@ -142,8 +142,15 @@ pub fn stopped<S: TextSession>() {
 
 /// A refused `hello`: the error, and the socket closed after `MAX_FAILED_HELLOS` of them.
 pub fn hello_failed<S: TextSession>(ctx: &mut S::Context, failures: &mut u32, err: &AppError) {
-    *failures += 1;
     send_error::<S>(ctx, err, None);
+    // Only a refused credential counts: storage being briefly away is not the client's doing.
+    if !matches!(
+        err,
+        AppError::Unauthorized(_) | AppError::Forbidden(_) | AppError::NotFound(_)
+    ) {
+        return;
+    }
+    *failures += 1;
     if *failures >= MAX_FAILED_HELLOS {
         close::<S>(
             ctx,

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::json::Json;
 use super::throttle::{self, rate_limited};
 use super::{client_ip, AppState};
 use crate::actors::router::{Revoked, RevokedTokens};
@@ -222,7 +223,7 @@ pub struct LoginResponse {
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> actix_web::Result<HttpResponse> {
     throttle::check(&state.login_limiter, &client_ip(&req)).map_err(rate_limited)?;
     let email = body.email.trim().to_lowercase();
@@ -314,10 +315,14 @@ async fn open_session(
 pub async fn logout(state: web::Data<AppState>, auth: AuthOperator) -> AppResult<HttpResponse> {
     let mut conn = state.pool.get().await?;
     sessions::revoke_operator_session(&mut conn, &auth.token_hash, Utc::now()).await?;
-    state.router.do_send(Revoked {
-        operator: auth.operator.id,
-        tokens: RevokedTokens::Only(auth.token_hash.clone()),
-    });
+    // Awaited: the sockets are told before the client hears that it is done.
+    let _ = state
+        .router
+        .send(Revoked {
+            operator: auth.operator.id,
+            tokens: RevokedTokens::Only(auth.token_hash.clone()),
+        })
+        .await;
     // Browsers take a `__Host-` removal only with the same Secure and Path as the cookie.
     let mut gone = new_session_cookie(&state.config, String::new());
     gone.make_removal();

@@ -134,8 +134,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .description(Some(
-                    "An operator token from `POST /api/v1/auth/login`; the `sb_session` cookie \
-                     with the same token is also accepted",
+                    "An operator token from `POST /api/v1/auth/login`; the session cookie \
+                     (`__Host-sb_session`) with the same token is also accepted, for changes \
+                     only from the server's own pages",
                 ))
                 .build(),
         ),

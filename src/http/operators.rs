@@ -10,11 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AuthOperator;
+use super::json::Json;
 use super::throttle::rate_limited;
 use super::AppState;
-use crate::actors::router::{
-    OperatorUpdated, Presences, Revoked, RevokedTokens, SetPresence,
-};
+use crate::actors::router::{OperatorUpdated, Presences, Revoked, RevokedTokens, SetPresence};
 use crate::auth::{
     create_operator, hash_password, verify_password, OperatorIdentity, OperatorInput,
     MIN_PASSWORD_CHARS,
@@ -219,7 +218,7 @@ fn default_capacity() -> i32 {
 pub async fn create(
     state: web::Data<AppState>,
     auth: AuthOperator,
-    body: web::Json<NewOperatorRequest>,
+    body: Json<NewOperatorRequest>,
 ) -> AppResult<HttpResponse> {
     auth.require(Role::Admin)?;
     let body = body.into_inner();
@@ -325,10 +324,14 @@ async fn change(
         })
         .await
         .map_err(email_taken)?;
-    state.router.do_send(OperatorUpdated {
-        operator: OperatorIdentity::from(&row),
-        deleted: row.deleted_at.is_some(),
-    });
+    // Awaited: the sockets are told before the client hears that it is done.
+    let _ = state
+        .router
+        .send(OperatorUpdated {
+            operator: OperatorIdentity::from(&row),
+            deleted: row.deleted_at.is_some(),
+        })
+        .await;
     Ok(row)
 }
 
@@ -357,7 +360,7 @@ pub async fn update(
     state: web::Data<AppState>,
     auth: AuthOperator,
     path: web::Path<OperatorId>,
-    body: web::Json<OperatorPatch>,
+    body: Json<OperatorPatch>,
 ) -> AppResult<HttpResponse> {
     auth.require(Role::Admin)?;
     body.validate()?;
@@ -515,7 +518,7 @@ pub async fn password(
     state: web::Data<AppState>,
     auth: AuthOperator,
     path: web::Path<OperatorId>,
-    body: web::Json<PasswordChange>,
+    body: Json<PasswordChange>,
 ) -> actix_web::Result<HttpResponse> {
     let own = *path == auth.operator.id;
     if !own {
@@ -577,10 +580,14 @@ pub async fn password(
         Some(own) => RevokedTokens::AllBut(own.to_vec()),
         None => RevokedTokens::All,
     };
-    state.router.do_send(Revoked {
-        operator: *path,
-        tokens,
-    });
+    // Awaited: the sockets are told before the client hears that it is done.
+    let _ = state
+        .router
+        .send(Revoked {
+            operator: *path,
+            tokens,
+        })
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -627,10 +634,14 @@ pub async fn revoke_sessions(
             Ok(n)
         })
         .await?;
-    state.router.do_send(Revoked {
-        operator: id,
-        tokens: RevokedTokens::All,
-    });
+    // Awaited: the sockets are told before the client hears that it is done.
+    let _ = state
+        .router
+        .send(Revoked {
+            operator: id,
+            tokens: RevokedTokens::All,
+        })
+        .await;
     Ok(HttpResponse::Ok().json(RevokedSessions { revoked }))
 }
 
@@ -670,7 +681,7 @@ pub struct StatusResponse {
 pub async fn set_status(
     state: web::Data<AppState>,
     auth: AuthOperator,
-    body: web::Json<StatusRequest>,
+    body: Json<StatusRequest>,
 ) -> AppResult<HttpResponse> {
     let id = auth.operator.id;
     let changes = OperatorChanges {

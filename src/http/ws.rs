@@ -80,9 +80,9 @@ pub async fn visitor(
         &req,
         stream,
     )
-        .frame_size(state.config.max_body_bytes)
-        .start()
-        .map_err(upgrade_error)
+    .frame_size(state.config.max_body_bytes)
+    .start()
+    .map_err(upgrade_error)
 }
 
 /// `GET /ws/operator`

@@ -281,6 +281,14 @@ store.on('presence', (status) => {
   shell.presence.value = status;
   shell.presence.className = `presence presence-${status}`;
 });
+// My role or name changed: navigation and actions follow at once.
+store.on('me', () => {
+  if (!shell) return;
+  if (mainCleanup) { mainCleanup(); mainCleanup = null; }
+  unmountList();
+  buildShell();
+  route();
+});
 store.on('unauthorized', async () => {
   try { await api.get('/auth/me'); } catch { /* the 401 handler signs out */ }
 });

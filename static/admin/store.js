@@ -292,6 +292,12 @@ function handleFrame(frame) {
       state.presence = frame.status;
       emit('presence', frame.status);
       break;
+    case 'operator':
+      // An admin changed my name or role: the socket already acts as the new one.
+      state.me = { ...state.me, ...frame.operator };
+      rememberName(frame.operator.id, frame.operator.name);
+      emit('me', state.me);
+      break;
     case 'error': onError(frame); break;
     default: break;
   }

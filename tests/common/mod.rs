@@ -357,6 +357,12 @@ impl TestServer {
         }
         panic!("timed out waiting for: {what}");
     }
+
+    /// A widget conversation opened with the customer's first message (seq 1), so it joins
+    /// the queue and is routed at once: one opened without a message waits outside it.
+    pub async fn open_chat(&self, text: &str) -> Widget {
+        self.open_widget(json!({ "message": text })).await
+    }
 }
 
 fn tracing_subscriber_init() -> Result<(), ()> {

@@ -292,6 +292,8 @@ impl Conversation {
             fut::wrap_future::<_, Self>(async move { writer.commit(job).await }).map(
                 move |result, act, _ctx| match result {
                     Ok(()) => {
+                        // Idle time runs from the end of the write, not its start.
+                        act.last_activity = Instant::now();
                         act.apply(plan);
                         Ok(())
                     }
@@ -451,7 +453,9 @@ impl Actor for Conversation {
         ctx.run_interval(tick, move |act, ctx| {
             act.visitors.retain(|_, outlet| outlet.connected());
             if act.visitors.is_empty() && act.last_activity.elapsed() >= idle {
-                ctx.notify(Flush);
+                // Through the mailbox, behind whatever already waits there: a read mark or a
+                // message queued just before the visitor left is handled, not dropped.
+                ctx.address().do_send(StopIfIdle);
             }
         });
     }
@@ -874,10 +878,34 @@ impl Handler<PersistReads> for Conversation {
     }
 }
 
+/// The idle check found nothing to do for a while: stop, unless something came since.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct StopIfIdle;
+
+impl Handler<StopIfIdle> for Conversation {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _msg: StopIfIdle, _ctx: &mut Context<Self>) -> Self::Result {
+        self.visitors.retain(|_, outlet| outlet.connected());
+        let idle = self.deps.config.conversation_idle();
+        if !self.visitors.is_empty() || self.last_activity.elapsed() < idle {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
+        self.flush_and_stop()
+    }
+}
+
 impl Handler<Flush> for Conversation {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, _msg: Flush, _ctx: &mut Context<Self>) -> Self::Result {
+        self.flush_and_stop()
+    }
+}
+
+impl Conversation {
+    fn flush_and_stop(&mut self) -> AtomicResponse<Self, ()> {
         let dirty = self.unsaved_snapshot();
         let writer = self.deps.writer.clone();
         AtomicResponse::new(Box::pin(
