@@ -41,9 +41,12 @@ pub struct Config {
     /// Sustained messages per second a visitor may send in one conversation (all its sockets).
     pub visitor_messages_per_sec: u32,
     pub visitor_burst: u32,
-    /// Sustained messages and notes per second one operator socket may send.
+    /// Sustained messages and notes per second one operator token may send (all its sockets).
     pub operator_messages_per_sec: u32,
     pub operator_burst: u32,
+    /// Sustained frames of any kind per second one operator token may send (all its sockets).
+    pub operator_frames_per_sec: u32,
+    pub operator_frames_burst: u32,
     /// Open sockets one widget token (one conversation) may have; more are closed with 4429.
     pub sockets_per_widget_token: usize,
     /// Open sockets one operator may have; more are closed with 4429.
@@ -90,6 +93,9 @@ pub struct Config {
     /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` name the client (comma-separated
     /// addresses or CIDRs); empty: the TCP peer is the client.
     pub trusted_proxies: String,
+    /// The header the trusted proxies append to: `x-forwarded-for` or `forwarded`. The other
+    /// one is never read (a proxy passes it through as the client wrote it).
+    pub forwarded_header: String,
     /// Operator API requests one token may make per second, after a burst of `api_burst`.
     pub api_requests_per_sec: u32,
     pub api_burst: u32,
@@ -111,6 +117,8 @@ impl Default for Config {
             visitor_burst: 10,
             operator_messages_per_sec: 5,
             operator_burst: 20,
+            operator_frames_per_sec: 20,
+            operator_frames_burst: 200,
             sockets_per_widget_token: 5,
             sockets_per_operator: 10,
             unauthenticated_sockets_per_ip: 20,
@@ -135,6 +143,7 @@ impl Default for Config {
             log_format: "text".to_owned(),
             cookie_secure: true,
             trusted_proxies: String::new(),
+            forwarded_header: "x-forwarded-for".to_owned(),
             api_requests_per_sec: 20,
             api_burst: 100,
         }

@@ -215,7 +215,7 @@ const DATA_EXCEPTIONS: &[&str] = &[
     "null character not permitted",        // 22P05
 ];
 
-fn is_data_exception(message: &str) -> bool {
+pub(crate) fn is_data_exception(message: &str) -> bool {
     DATA_EXCEPTIONS.iter().any(|m| message.contains(m))
 }
 

@@ -62,11 +62,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 /// As `start`, with the router's clock given (tests drive time with a manual clock).
 pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Running, StartError> {
     let config = Arc::new(config);
-    let trusted_proxies =
-        TrustedProxies::parse(&config.trusted_proxies).map_err(StartError::Setting)?;
+    let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
+        .and_then(|p| p.reading(&config.forwarded_header))
+        .map_err(StartError::Setting)?;
     telemetry::handle();
     let url = config.database_url().to_owned();
     db::ensure_database(&url).await?;
+    // Unknown-email logins verify against this; made now so that none of them is slower.
+    let _ = tokio::task::spawn_blocking(|| http::auth::dummy_hash().len()).await;
     let applied = db::run_migrations(&url).await?;
     if applied > 0 {
         tracing::info!(applied, "migrations applied");
@@ -119,6 +122,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     ));
     actix_rt::spawn(prune_limits(state.clone()));
     let max_body = config.max_body_bytes;
+    let stall = config.socket_stall();
     let widget_origins = Arc::new(config.allowed_origins());
     let server = HttpServer::new(move || {
         App::new()
@@ -137,10 +141,15 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     })
     // Small frames (typing, acks, events) go out at once: with Nagle's algorithm a frame that
     // follows another unacknowledged one waits for the client's delayed ACK (up to 40 ms).
-    .on_connect(|conn, _ext| {
+    .on_connect(move |conn, _ext| {
         if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+            // A socket session runs only while its client reads; one that stops reading for
+            // good is cut here, by the kernel, once sent data stays unacknowledged this long.
+            if let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(stall)) {
+                tracing::debug!(error = %e, "TCP_USER_TIMEOUT not set");
             }
         }
     })

@@ -269,16 +269,51 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_login_budget() {
     let forged = format!("198.51.100.7, {a}");
     let res = login(&server, "a3@example.test", "nope", Some(&forged)).await;
     assert_eq!(res.status(), 429);
-    // The standard header works as well.
+    // A `Forwarded` header the client wrote itself is passed through by the proxy, which
+    // appends only to X-Forwarded-For: it is not believed.
     let res = server
         .http
         .post(server.url("/api/v1/auth/login"))
         .header("Forwarded", "for=203.0.113.3;proto=https")
-        .json(&json!({"email": "c0@example.test", "password": "nope"}))
+        .header("X-Forwarded-For", a)
+        .json(&json!({"email": "a4@example.test", "password": "nope"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(res.status(), 429, "a client cannot pick its address");
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn proxies_that_write_forwarded_are_read_from_forwarded_only() {
+    let mut server = TestServer::start_with(|c| Config {
+        logins_per_ip_per_min: 1,
+        trusted_proxies: "127.0.0.1".into(),
+        forwarded_header: "forwarded".into(),
+        ..c
+    })
+    .await;
+    let attempt = |email: &'static str, forwarded: &'static str, xff: &'static str| {
+        server
+            .http
+            .post(server.url("/api/v1/auth/login"))
+            .header("Forwarded", forwarded)
+            .header("X-Forwarded-For", xff)
+            .json(&json!({"email": email, "password": "nope"}))
+            .send()
+    };
+    let first = attempt("f0@example.test", "for=203.0.113.1", "198.51.100.1").await;
+    assert_eq!(first.unwrap().status(), 401);
+    // Same Forwarded address, another X-Forwarded-For: still the same client, now limited.
+    let second = attempt("f1@example.test", "for=203.0.113.1", "198.51.100.2").await;
+    assert_eq!(second.unwrap().status(), 429);
+    let other = attempt(
+        "f2@example.test",
+        "for=\"[2001:db8::1]:4711\"",
+        "198.51.100.1",
+    )
+    .await;
+    assert_eq!(other.unwrap().status(), 401);
     server.stop().await;
 }
 
@@ -487,4 +522,25 @@ async fn logs_written_to_a_pipe_carry_no_colour_codes() {
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("migrations applied"), "{text}");
     assert!(!text.contains("\x1b["), "{text:?}");
+}
+
+#[actix_rt::test]
+async fn a_login_email_no_operator_could_have_is_refused_before_anything_is_kept() {
+    let mut server = TestServer::start().await;
+    for email in [
+        "a\u{0}b@example.test".to_owned(),
+        format!("{}@example.test", "x".repeat(300)),
+    ] {
+        let res = server
+            .http
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": "whatever-it-is"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["field"], "email", "{body}");
+    }
+    server.stop().await;
 }

@@ -11,12 +11,12 @@ use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode};
 use bytestring::ByteString;
 use chrono::Utc;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::watch;
 
 use super::conversation::{By, MarkRead, Origin, PostMessage, Replay, Typing};
 use super::outbox::{Counted, Outbox, Outlet};
-use super::router::{OperatorConnected, OperatorDisconnected, Seen, SetPresence};
+use super::router::{OperatorConnected, OperatorDisconnected, OperatorUpdated, Seen, SetPresence};
 use super::socket::{self, AdmissionGuard, SocketState, TextSession};
 use super::visitor_session::{SessionDeps, TOO_MANY_SOCKETS};
 use crate::auth::{hash_token, OperatorIdentity};
@@ -66,10 +66,10 @@ impl OperatorPush {
 }
 
 impl Counted for OperatorPush {
-    fn bytes(&self) -> usize {
+    fn bytes(&self) -> Option<usize> {
         match self {
-            OperatorPush::Frame { frame, .. } | OperatorPush::Replayed { frame, .. } => frame.len(),
-            _ => 0,
+            OperatorPush::Frame { frame, .. } => Some(frame.len()),
+            _ => None,
         }
     }
 
@@ -85,6 +85,34 @@ impl Counted for OperatorPush {
 struct SignedIn {
     id: OperatorId,
     identity: watch::Receiver<OperatorIdentity>,
+    /// The token's hash: the key of the frame limits, shared by the token's sockets.
+    token_hash: Vec<u8>,
+}
+
+/// What one operator token may send over all its sockets together: every frame counts
+/// against `frames`, messages and notes also against `messages`.
+pub struct OperatorFrameLimits {
+    pub frames: DefaultKeyedRateLimiter<Vec<u8>>,
+    pub messages: DefaultKeyedRateLimiter<Vec<u8>>,
+}
+
+impl OperatorFrameLimits {
+    pub fn new(config: &crate::config::Config) -> Self {
+        let quota = |per_sec: u32, burst: u32| {
+            let per_sec = NonZeroU32::new(per_sec).unwrap_or(NonZeroU32::MIN);
+            Quota::per_second(per_sec).allow_burst(NonZeroU32::new(burst).unwrap_or(per_sec))
+        };
+        OperatorFrameLimits {
+            frames: RateLimiter::keyed(quota(
+                config.operator_frames_per_sec,
+                config.operator_frames_burst,
+            )),
+            messages: RateLimiter::keyed(quota(
+                config.operator_messages_per_sec,
+                config.operator_burst,
+            )),
+        }
+    }
 }
 
 enum Phase {
@@ -101,8 +129,6 @@ pub struct OperatorSession {
     outbox: Arc<Outbox>,
     admission: Option<AdmissionGuard>,
     failed_hellos: u32,
-    /// Messages and notes this socket may send.
-    limiter: DefaultDirectRateLimiter,
     phase: Phase,
     /// Highest event seq written to the socket, per conversation.
     delivered: HashMap<ConversationId, i64>,
@@ -113,9 +139,6 @@ pub struct OperatorSession {
 impl OperatorSession {
     /// `cookie_token` is the panel's session cookie, if the upgrade request carried one.
     pub fn new(deps: SessionDeps, cookie_token: Option<String>, admission: AdmissionGuard) -> Self {
-        let per_sec =
-            NonZeroU32::new(deps.config.operator_messages_per_sec).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(deps.config.operator_burst).unwrap_or(per_sec);
         OperatorSession {
             id: SessionId::new(),
             cookie_token,
@@ -123,7 +146,6 @@ impl OperatorSession {
             outbox: Outbox::new(deps.config.outbox_limits()),
             admission: Some(admission),
             failed_hellos: 0,
-            limiter: RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst)),
             phase: Phase::AwaitingHello,
             delivered: HashMap::new(),
             replaying: HashMap::new(),
@@ -155,11 +177,26 @@ impl OperatorSession {
                 .send(OperatorConnected {
                     operator: OperatorIdentity::from(&row),
                     session,
-                    token_hash,
+                    token_hash: token_hash.clone(),
                     outlet,
                 })
                 .await??;
             let read = async {
+                // Checked again now that the Router knows this socket: a revocation or change
+                // the Router handled before it registered the socket is seen here instead.
+                let current =
+                    sessions::operator_session_by_token(&mut conn, &token_hash, Utc::now())
+                        .await?
+                        .ok_or_else(|| AppError::Unauthorized("invalid or expired token".into()))?;
+                let fresh = OperatorIdentity::from(&current.0);
+                if *identity.borrow() != fresh {
+                    router
+                        .send(OperatorUpdated {
+                            operator: fresh,
+                            deleted: false,
+                        })
+                        .await?;
+                }
                 let visibility = {
                     let current = identity.borrow();
                     if current.role.sees_all() {
@@ -173,7 +210,7 @@ impl OperatorSession {
                 AppResult::Ok(conversations::summaries(&mut conn, &open).await?)
             };
             match read.await {
-                Ok(summaries) => AppResult::Ok((identity, expires_at, summaries)),
+                Ok(summaries) => AppResult::Ok((identity, expires_at, summaries, token_hash)),
                 Err(e) => {
                     router.do_send(OperatorDisconnected {
                         operator: operator_id,
@@ -185,7 +222,7 @@ impl OperatorSession {
         };
         ctx.wait(
             fut::wrap_future::<_, Self>(greet).map(|result, act, ctx| match result {
-                Ok((identity, expires_at, summaries)) => {
+                Ok((identity, expires_at, summaries, token_hash)) => {
                     let view = identity.borrow().view();
                     ctx.text(encode(&OperatorOut::Welcome {
                         operator: &view,
@@ -194,6 +231,7 @@ impl OperatorSession {
                     act.phase = Phase::Ready(SignedIn {
                         id: view.id,
                         identity,
+                        token_hash,
                     });
                     act.admission = None;
                     // The token's end is the socket's end.
@@ -239,7 +277,24 @@ impl OperatorSession {
                 let err = AppError::InvalidFrame("hello was already received".into());
                 return socket::send_error::<Self>(ctx, &err, None);
             }
-            (Phase::Ready(signed), frame) => (signed.identity.borrow().clone(), frame),
+            (Phase::Ready(signed), frame) => {
+                let limits = &self.deps.operator_limits;
+                let is_post = matches!(
+                    frame,
+                    OperatorFrame::Message { .. } | OperatorFrame::Note { .. }
+                );
+                let limited = limits.frames.check_key(&signed.token_hash).is_err()
+                    || (is_post && limits.messages.check_key(&signed.token_hash).is_err());
+                if limited {
+                    let client_id = match &frame {
+                        OperatorFrame::Message { client_id, .. }
+                        | OperatorFrame::Note { client_id, .. } => Some(client_id.as_str()),
+                        _ => None,
+                    };
+                    return socket::send_error::<Self>(ctx, &AppError::RateLimited, client_id);
+                }
+                (signed.identity.borrow().clone(), frame)
+            }
             (_, _) => {
                 let err = AppError::Unauthorized("send hello with a valid token first".into());
                 return socket::send_error::<Self>(ctx, &err, None);
@@ -248,11 +303,6 @@ impl OperatorSession {
         let (operator, frame) = operator;
         match frame {
             OperatorFrame::Hello { .. } => {}
-            OperatorFrame::Message { client_id, .. } | OperatorFrame::Note { client_id, .. }
-                if self.limiter.check().is_err() =>
-            {
-                socket::send_error::<Self>(ctx, &AppError::RateLimited, Some(&client_id));
-            }
             OperatorFrame::Message {
                 conversation_id,
                 client_id,
@@ -434,6 +484,10 @@ impl TextSession for OperatorSession {
         &mut self.socket
     }
 
+    fn too_slow(&self) -> bool {
+        self.outbox.is_shut()
+    }
+
     fn greeted(&self) -> bool {
         matches!(self.phase, Phase::Ready(_))
     }
@@ -462,6 +516,9 @@ impl Handler<OperatorPush> for OperatorSession {
         {
             self.outbox.drained(frame.len());
         }
+        if let OperatorPush::Revoked { reason } = &msg {
+            return socket::close::<Self>(ctx, CloseCode::Other(CLOSE_UNAUTHORIZED), reason);
+        }
         if self.outbox.is_shut() {
             return socket::close_too_slow::<Self>(ctx);
         }
@@ -486,9 +543,7 @@ impl Handler<OperatorPush> for OperatorSession {
                 seq,
             } => self.deliver(conversation, seq, frame, ctx),
             OperatorPush::ReplayDone { conversation } => self.finish_replay(conversation, ctx),
-            OperatorPush::Revoked { reason } => {
-                socket::close::<Self>(ctx, CloseCode::Other(CLOSE_UNAUTHORIZED), reason);
-            }
+            OperatorPush::Revoked { .. } => {}
         }
     }
 }

@@ -56,10 +56,13 @@ impl Outbox {
             return false;
         }
         let stalled = q.frames > 0 && q.pending_since.elapsed() >= self.limits.stall;
-        if stalled
-            || q.frames + 1 > self.limits.frames
-            || q.bytes.saturating_add(bytes) > self.limits.bytes
-        {
+        // One frame alone always fits (frames are bounded by the message limits); a queue is
+        // full only with something already in it, so a shut socket always has a frame coming
+        // that tells it to close.
+        let full = q.frames > 0
+            && (q.frames + 1 > self.limits.frames
+                || q.bytes.saturating_add(bytes) > self.limits.bytes);
+        if stalled || full {
             q.shut = true;
             metrics::counter!(crate::telemetry::SLOW_SOCKETS_CLOSED).increment(1);
             return false;
@@ -90,7 +93,8 @@ impl Outbox {
 /// replays the client asked for are not (they are bounded by the conversation's history, and
 /// refusing one would only make the client ask for it again).
 pub trait Counted {
-    fn bytes(&self) -> usize;
+    /// The size a live frame counts for; `None` for control messages, which are not counted.
+    fn bytes(&self) -> Option<usize>;
     /// Marks the frame as counted; the session calls `Outbox::drained` when it writes it.
     fn mark_live(&mut self);
 }
@@ -117,10 +121,15 @@ impl<M: Message<Result = ()> + Send + Counted + 'static> Outlet<M> {
 
     /// Pushes a live frame; false when the socket is gone or too slow (forget it then).
     pub fn push(&self, mut msg: M) -> bool {
-        if !self.recipient.connected() || !self.outbox.admit(msg.bytes()) {
+        if !self.recipient.connected() {
             return false;
         }
-        msg.mark_live();
+        if let Some(bytes) = msg.bytes() {
+            if !self.outbox.admit(bytes) {
+                return false;
+            }
+            msg.mark_live();
+        }
         self.recipient.do_send(msg);
         true
     }
@@ -130,8 +139,9 @@ impl<M: Message<Result = ()> + Send + Counted + 'static> Outlet<M> {
         self.recipient.do_send(msg);
     }
 
-    pub fn connected(&self) -> bool {
-        self.recipient.connected() && !self.outbox.is_shut()
+    /// The session still runs (a socket shut for being slow counts until it has closed).
+    pub fn alive(&self) -> bool {
+        self.recipient.connected()
     }
 }
 
@@ -163,6 +173,13 @@ mod tests {
         let outbox = Outbox::new(limits(100, 100));
         assert!(outbox.admit(60));
         assert!(!outbox.admit(60));
+    }
+
+    #[test]
+    fn one_frame_alone_always_fits() {
+        let outbox = Outbox::new(limits(100, 100));
+        assert!(outbox.admit(500), "an empty queue takes any one frame");
+        assert!(!outbox.admit(1), "then it is over its bytes");
     }
 
     #[test]

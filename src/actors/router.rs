@@ -16,7 +16,7 @@ use bytestring::ByteString;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use super::conversation::{Act, Action, QueuePosition, Unassigned};
+use super::conversation::{Act, Action, PurgeIfEmpty, QueuePosition, Unassigned};
 use super::operator_session::OperatorPush;
 use super::outbox::Outlet;
 use super::registry::ConversationRegistry;
@@ -35,6 +35,8 @@ use crate::telemetry;
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// How often timeouts are checked against the clock.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// Unused conversations deleted per sweep at most.
+const PURGE_BATCH: usize = 200;
 /// Assignments remembered to estimate how fast the queue moves.
 const RECENT_ASSIGNMENTS: usize = 20;
 
@@ -251,6 +253,9 @@ pub struct Router {
     presence_timeout: chrono::Duration,
     reassign_after: Option<chrono::Duration>,
     max_sessions: usize,
+    /// Operators deleted while the server runs: a socket whose `hello` was checked before the
+    /// deletion must not register them again.
+    deleted: HashSet<OperatorId>,
     empty_ttl: chrono::Duration,
     /// A deletion of unused conversations is under way.
     purging: bool,
@@ -281,6 +286,7 @@ impl Router {
             reassign_after: (config.reassign_after_secs > 0)
                 .then(|| chrono::Duration::seconds(config.reassign_after_secs as i64)),
             max_sessions: config.sockets_per_operator.max(1),
+            deleted: HashSet::new(),
             empty_ttl: chrono::Duration::seconds(config.empty_conversation_ttl_secs.max(1) as i64),
             purging: false,
             loaded: false,
@@ -666,7 +672,9 @@ impl Router {
     }
 
     /// Deletes conversations nobody wrote in for `empty_ttl` whose actor is not running (a
-    /// visitor still connected keeps theirs). The database checks again that they are empty.
+    /// visitor still connected keeps theirs). Each goes through its own actor, so a visitor's
+    /// `hello` arriving meanwhile is either before the deletion (and keeps the conversation)
+    /// or after it (and finds the token gone).
     fn purge_empty(&mut self, now: DateTime<Utc>, ctx: &mut Context<Self>) {
         let Some(registry) = self.registry.clone() else {
             return;
@@ -680,32 +688,37 @@ impl Router {
             .filter(|(_, t)| t.dormant && now - t.created_at >= self.empty_ttl)
             .map(|(id, _)| *id)
             .filter(|id| registry.running(*id).is_none())
+            .take(PURGE_BATCH)
             .collect();
         if expired.is_empty() {
             return;
         }
         self.purging = true;
-        let pool = self.pool.clone();
-        let delete = async move {
-            let mut conn = pool.get().await?;
-            Ok::<_, AppError>(conversations::delete_empty(&mut conn, &expired).await?)
-        };
-        ctx.spawn(
-            fut::wrap_future::<_, Self>(delete).map(|result, act, _ctx| {
-                act.purging = false;
+        let purges = expired.into_iter().map(move |id| {
+            let addr = registry.get_or_start(id);
+            async move { (id, addr.send(PurgeIfEmpty).await) }
+        });
+        let all = futures_util::future::join_all(purges);
+        ctx.spawn(fut::wrap_future::<_, Self>(all).map(|results, act, _ctx| {
+            act.purging = false;
+            let mut deleted = 0;
+            for (id, result) in results {
                 match result {
-                    Ok(deleted) => {
-                        if !deleted.is_empty() {
-                            tracing::info!(count = deleted.len(), "unused conversations deleted");
-                        }
-                        for id in deleted {
-                            act.conversations.remove(&id);
-                        }
+                    Ok(Ok(true)) => {
+                        deleted += 1;
+                        act.conversations.remove(&id);
                     }
-                    Err(e) => tracing::warn!(error = %e, "unused conversations not deleted"),
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "an unused conversation was not deleted")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "an unused conversation was not deleted"),
                 }
-            }),
-        );
+            }
+            if deleted > 0 {
+                tracing::info!(count = deleted, "unused conversations deleted");
+            }
+        }));
     }
 
     fn take_back(&mut self, id: ConversationId, action: Action, ctx: &mut Context<Self>) {
@@ -777,10 +790,13 @@ impl Router {
     }
 }
 
-/// Pushes a frame to every socket through its outbox, forgetting the ones that are gone or too
-/// far behind (those close and resume by seq).
+/// Pushes a frame to every socket through its outbox (one too far behind gets nothing more: it
+/// closes and resumes by seq), forgetting the ones that are gone.
 fn deliver(sessions: &mut HashMap<SessionId, Connection>, push: &OperatorPush) {
-    sessions.retain(|_, conn| conn.outlet.push(push.clone()));
+    sessions.retain(|_, conn| {
+        conn.outlet.push(push.clone());
+        conn.outlet.alive()
+    });
 }
 
 /// Groups with their strategy and members.
@@ -824,6 +840,9 @@ impl Handler<OperatorConnected> for Router {
     fn handle(&mut self, msg: OperatorConnected, ctx: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
         let id = msg.operator.id;
+        if self.deleted.contains(&id) {
+            return Err(AppError::Unauthorized("invalid or expired token".into()));
+        }
         let known = self.groups.values().any(|g| g.members.contains(&id));
         let entry = self.operators.entry(id).or_insert_with(|| OperatorState {
             identity: msg.operator.clone(),
@@ -833,7 +852,7 @@ impl Handler<OperatorConnected> for Router {
             last_seen: now,
             last_assigned: None,
         });
-        entry.sessions.retain(|_, conn| conn.outlet.connected());
+        entry.sessions.retain(|_, conn| conn.outlet.alive());
         if entry.sessions.len() >= self.max_sessions {
             return Err(AppError::conflict(
                 TOO_MANY_SOCKETS,
@@ -915,7 +934,12 @@ impl Handler<OperatorUpdated> for Router {
 
     fn handle(&mut self, msg: OperatorUpdated, ctx: &mut Context<Self>) {
         let id = msg.operator.id;
+        if !msg.deleted {
+            // Restored (or changed): it may sign in again.
+            self.deleted.remove(&id);
+        }
         if msg.deleted {
+            self.deleted.insert(id);
             self.close_sessions(id, &RevokedTokens::All, "operator deleted");
             self.operators.remove(&id);
             self.count_online();

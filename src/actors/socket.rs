@@ -80,6 +80,8 @@ pub trait TextSession: Actor<Context = ws::WebsocketContext<Self>> {
     fn on_text(&mut self, text: &str, ctx: &mut Self::Context);
     /// Whether the client has completed `hello`.
     fn greeted(&self) -> bool;
+    /// Whether the socket's outbox refused a frame (the client reads too slowly).
+    fn too_slow(&self) -> bool;
 }
 
 pub struct SocketState {
@@ -110,6 +112,8 @@ pub fn start<S: TextSession>(ctx: &mut S::Context, mut shutdown: watch::Receiver
     ctx.run_interval(HEARTBEAT_INTERVAL, |act: &mut S, ctx| {
         if act.socket().heartbeat.elapsed() > CLIENT_TIMEOUT {
             ctx.stop();
+        } else if act.too_slow() {
+            close_too_slow::<S>(ctx);
         } else {
             ctx.ping(b"");
         }

@@ -38,6 +38,7 @@ pub struct SessionDeps {
     pub router: Addr<super::router::Router>,
     pub config: Arc<Config>,
     pub shutdown: watch::Receiver<bool>,
+    pub operator_limits: Arc<super::operator_session::OperatorFrameLimits>,
 }
 
 /// A frame for this visitor, already serialized; `seq` is set for conversation events.
@@ -61,8 +62,8 @@ impl VisitorPush {
 }
 
 impl Counted for VisitorPush {
-    fn bytes(&self) -> usize {
-        self.frame.len()
+    fn bytes(&self) -> Option<usize> {
+        Some(self.frame.len())
     }
 
     fn mark_live(&mut self) {
@@ -326,6 +327,10 @@ impl TextSession for VisitorSession {
 
     fn socket(&mut self) -> &mut SocketState {
         &mut self.socket
+    }
+
+    fn too_slow(&self) -> bool {
+        self.outbox.is_shut()
     }
 
     fn greeted(&self) -> bool {

@@ -153,7 +153,7 @@ async fn commit_batch(pool: &DbPool, batch: Vec<Pending>) {
             continue;
         };
         metrics::counter!(telemetry::WRITE_FAILURES).increment(1);
-        if connection_lost(&e) {
+        if !refused_data(&e) {
             // Nothing left in this batch can be written now; everyone retries.
             tracing::warn!(error = %e, jobs = jobs.len(), "event batch not committed");
             answer(&mut waiting, || Err(AppError::Unavailable));
@@ -181,24 +181,28 @@ fn answer(waiting: &mut [Option<Done>], outcome: impl Fn() -> AppResult<()>) {
     }
 }
 
-/// The connection (not the data) failed: retrying parts of the batch on it is pointless.
-fn connection_lost(err: &diesel::result::Error) -> bool {
+/// Whether splitting the batch can help: only when the data of some job was refused. Anything
+/// else (a lost connection, a shutdown, a cancelled query, too many connections) would fail
+/// every part as well, so the whole batch is answered `unavailable` at once.
+fn refused_data(err: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind as Kind, Error};
-    !matches!(
-        err,
+    match err {
         Error::DatabaseError(
             Kind::UniqueViolation
-                | Kind::ForeignKeyViolation
-                | Kind::RestrictViolation
-                | Kind::ExclusionViolation
-                | Kind::NotNullViolation
-                | Kind::CheckViolation
-                | Kind::SerializationFailure
-                | Kind::Unknown,
-            _
-        ) | Error::SerializationError(_)
-            | Error::QueryBuilderError(_)
-    )
+            | Kind::ForeignKeyViolation
+            | Kind::RestrictViolation
+            | Kind::ExclusionViolation
+            | Kind::NotNullViolation
+            | Kind::CheckViolation,
+            _,
+        )
+        | Error::SerializationError(_)
+        | Error::QueryBuilderError(_) => true,
+        Error::DatabaseError(Kind::Unknown, info) => {
+            crate::error::is_data_exception(info.message())
+        }
+        _ => false,
+    }
 }
 
 /// Writes `jobs` in one transaction.

@@ -27,6 +27,8 @@ use crate::db::sessions::{self, NewOperatorSession};
 use crate::domain::Role;
 use crate::error::{ApiError, AppError, AppResult};
 use crate::protocol::OperatorView;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 
 /// The cookie the operator panel may use instead of an Authorization header. The `__Host-`
 /// prefix makes browsers take it only from this host over HTTPS, with `Path=/` and no
@@ -227,6 +229,13 @@ pub async fn login(
 ) -> actix_web::Result<HttpResponse> {
     throttle::check(&state.login_limiter, &client_ip(&req)).map_err(rate_limited)?;
     let email = body.email.trim().to_lowercase();
+    // No operator can have such an email, so refusing it tells nothing; it keeps what the
+    // backoff remembers per email small, and a NUL away from the database.
+    crate::validate::text("email", &email)?;
+    if email.len() > MAX_EMAIL_BYTES {
+        return Err(AppError::invalid("email", "a valid email address is required").into());
+    }
+    let backoff_key = URL_SAFE_NO_PAD.encode(hash_token(&email));
     let mut conn = state.pool.get().await.map_err(AppError::from)?;
     let row = operators::find_by_email(&mut conn, &email)
         .await
@@ -235,7 +244,7 @@ pub async fn login(
     // unknown emails too, so that the 429 tells nothing about which exist.
     state
         .login_backoff
-        .charge(email.clone(), state.clock.now())
+        .charge(backoff_key.clone(), state.clock.now())
         .map_err(rate_limited)?;
     let password = body.password.clone();
     let stored = row.as_ref().map(|r| r.password_hash.clone());
@@ -245,7 +254,7 @@ pub async fn login(
     let Some(row) = row.filter(|_| valid) else {
         return Err(AppError::Unauthorized("wrong email or password".into()).into());
     };
-    state.login_backoff.clear(&email);
+    state.login_backoff.clear(&backoff_key);
     Ok(open_session(&state, &mut conn, &row).await?)
 }
 
@@ -258,9 +267,12 @@ fn hash_to_check(stored: Option<&str>) -> &str {
     }
 }
 
-/// A hash of a random password nobody knows, made on first use with the same parameters as
-/// real ones.
-fn dummy_hash() -> &'static str {
+/// The longest email an operator can have (RFC 5321's path limit).
+const MAX_EMAIL_BYTES: usize = 254;
+
+/// A hash of a random password nobody knows, with the same parameters as real ones; made at
+/// start (`server::start` calls this), so no login pays for it.
+pub fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let mut secret = [0u8; 32];

@@ -1,6 +1,6 @@
 //! The client's address for per-client limits: the TCP peer, or, when the peer is a reverse
-//! proxy listed in `trusted_proxies`, the address that proxy reports in `Forwarded` or
-//! `X-Forwarded-For`. IPv6 clients are keyed by their /64, which one subscriber holds whole.
+//! proxy listed in `trusted_proxies`, the address that proxy reports in the header it writes
+//! (`forwarded_header`: `X-Forwarded-For` or `Forwarded`). IPv6 clients are keyed by their /64, which one subscriber holds whole.
 //! Addresses are personal data: nothing here logs them.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -10,9 +10,22 @@ use ipnet::IpNet;
 
 use super::AppState;
 
-/// The proxies whose forwarding headers are believed.
+/// The proxies whose forwarding headers are believed, and the one header they write.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+    header: ForwardedHeader,
+}
+
+/// Which header the trusted proxies append to. Only that one is read: a proxy passes the other
+/// through as the client wrote it (nginx and HAProxy append `X-Forwarded-For` and leave a
+/// client's own `Forwarded` alone), so believing both would let clients pick their address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    #[default]
+    XForwardedFor,
+    Forwarded,
+}
 
 impl TrustedProxies {
     /// Comma-separated addresses (`10.0.0.7`, `::1`) and networks (`10.0.0.0/8`); a bad entry
@@ -31,16 +44,33 @@ impl TrustedProxies {
                     })
             })
             .collect::<Result<Vec<_>, _>>()
-            .map(TrustedProxies)
+            .map(|nets| TrustedProxies {
+                nets,
+                header: ForwardedHeader::default(),
+            })
+    }
+
+    /// `x-forwarded-for` or `forwarded` (any case).
+    pub fn reading(mut self, header: &str) -> Result<TrustedProxies, String> {
+        self.header = match header.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+            "forwarded" => ForwardedHeader::Forwarded,
+            other => {
+                return Err(format!(
+                    "forwarded_header: `{other}` is neither x-forwarded-for nor forwarded"
+                ))
+            }
+        };
+        Ok(self)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.nets.is_empty()
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.0.iter().any(|net| net.contains(&ip))
+        self.nets.iter().any(|net| net.contains(&ip))
     }
 }
 
@@ -54,16 +84,17 @@ pub fn client_ip(req: &HttpRequest) -> IpAddr {
         .app_data::<web::Data<AppState>>()
         .map(|state| &state.trusted_proxies);
     let client = match proxies {
-        Some(proxies) if !proxies.is_empty() => walk(peer, &forwarded_chain(req), proxies),
+        Some(proxies) if !proxies.is_empty() => {
+            walk(peer, &forwarded_chain(req, proxies.header), proxies)
+        }
         _ => peer,
     };
     limit_key(client)
 }
 
-/// The addresses the proxies reported, oldest first: `Forwarded` (RFC 7239) when present,
-/// `X-Forwarded-For` otherwise. `None` stands for a hop that gave no usable address
-/// (`unknown`, an obfuscated name, garbage).
-fn forwarded_chain(req: &HttpRequest) -> Vec<Option<IpAddr>> {
+/// The addresses the proxies reported in `header`, oldest first. `None` stands for a hop that
+/// gave no usable address (`unknown`, an obfuscated name, garbage).
+fn forwarded_chain(req: &HttpRequest, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
     let joined = |name: &str| {
         let values: Vec<&str> = req
             .headers()
@@ -72,12 +103,13 @@ fn forwarded_chain(req: &HttpRequest) -> Vec<Option<IpAddr>> {
             .collect();
         (!values.is_empty()).then(|| values.join(","))
     };
-    if let Some(forwarded) = joined("forwarded") {
-        parse_forwarded(&forwarded)
-    } else if let Some(xff) = joined("x-forwarded-for") {
-        parse_x_forwarded_for(&xff)
-    } else {
-        Vec::new()
+    match header {
+        ForwardedHeader::Forwarded => joined("forwarded")
+            .map(|v| parse_forwarded(&v))
+            .unwrap_or_default(),
+        ForwardedHeader::XForwardedFor => joined("x-forwarded-for")
+            .map(|v| parse_x_forwarded_for(&v))
+            .unwrap_or_default(),
     }
 }
 

@@ -59,6 +59,8 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// Sockets per client IP that have not said a valid `hello` yet.
     pub admission: Arc<crate::actors::socket::Admission>,
+    /// Frames per operator token over the operator sockets.
+    pub operator_limits: Arc<crate::actors::operator_session::OperatorFrameLimits>,
     /// The time the backoffs go by (tests move a manual clock).
     pub clock: SharedClock,
 }
@@ -85,6 +87,9 @@ impl AppState {
             password_backoff: Backoff::new(PASSWORD_CHECK_POLICY),
             trusted_proxies,
             admission: Arc::default(),
+            operator_limits: Arc::new(crate::actors::operator_session::OperatorFrameLimits::new(
+                &config,
+            )),
             clock,
             config,
             pool,
@@ -99,6 +104,8 @@ impl AppState {
         throttle::prune_limiter(&self.session_limiter);
         throttle::prune_limiter(&self.login_limiter);
         throttle::prune_limiter(&self.api_limiter);
+        throttle::prune_limiter(&self.operator_limits.frames);
+        throttle::prune_limiter(&self.operator_limits.messages);
         let now = self.clock.now();
         self.login_backoff.prune(now);
         self.password_backoff.prune(now);
@@ -111,6 +118,7 @@ impl AppState {
             router: self.router.clone(),
             config: self.config.clone(),
             shutdown: self.shutdown.clone(),
+            operator_limits: self.operator_limits.clone(),
         }
     }
 }

@@ -9,7 +9,7 @@ mod open;
 mod state;
 mod typing;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -184,6 +184,12 @@ pub fn tag_changed(registry: &ConversationRegistry, tag: TagId, name: Option<Str
     }
 }
 
+/// From the router: delete this conversation if nobody ever wrote in it and no visitor is
+/// connected (an unused widget session past its time); true when it was deleted.
+#[derive(Message)]
+#[rtype(result = "AppResult<bool>")]
+pub struct PurgeIfEmpty;
+
 /// Persist what is not yet persisted and stop (graceful shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -215,6 +221,9 @@ pub struct Conversation {
     /// Typing frames from the customer to operators, and from operators to the customer.
     typing_in: TypingGate,
     typing_out: TypingGate,
+    /// Tags deleted while this actor runs: an add that raced the deletion is not shown (the
+    /// database skipped it already).
+    deleted_tags: HashSet<TagId>,
     /// Dropped with the actor, which is how subscribed sessions notice it is gone.
     alive: watch::Sender<()>,
     last_activity: Instant,
@@ -241,6 +250,7 @@ impl Conversation {
             visitor_limiter: RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst)),
             typing_in: TypingGate::default(),
             typing_out: TypingGate::default(),
+            deleted_tags: HashSet::new(),
             deps,
             alive: watch::channel(()).0,
             last_activity: Instant::now(),
@@ -321,6 +331,7 @@ impl Conversation {
             state.answered = answered;
         }
         match &plan.tag {
+            Some(TagChange::Add(tag)) if self.deleted_tags.contains(tag) => {}
             Some(TagChange::Add(tag)) => state
                 .tags
                 .push((*tag, plan.tag_name.clone().unwrap_or_default())),
@@ -399,11 +410,13 @@ impl Conversation {
         self.state.as_ref().ok_or(AppError::Unavailable)
     }
 
-    /// Through each socket's outbox: a socket that is gone, or too far behind (it closes and
-    /// resumes by seq), is forgotten.
+    /// Through each socket's outbox: a socket too far behind gets nothing more (it closes and
+    /// resumes by seq); one that is gone is forgotten.
     fn push_visitors(&mut self, frame: bytestring::ByteString, seq: Option<i64>) {
-        self.visitors
-            .retain(|_, outlet| outlet.push(VisitorPush::new(frame.clone(), seq)));
+        self.visitors.retain(|_, outlet| {
+            outlet.push(VisitorPush::new(frame.clone(), seq));
+            outlet.alive()
+        });
     }
 
     fn publish_to_operators(&self, frame: bytestring::ByteString) {
@@ -451,7 +464,7 @@ impl Actor for Conversation {
         let idle = self.deps.config.conversation_idle();
         let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
         ctx.run_interval(tick, move |act, ctx| {
-            act.visitors.retain(|_, outlet| outlet.connected());
+            act.visitors.retain(|_, outlet| outlet.alive());
             if act.visitors.is_empty() && act.last_activity.elapsed() >= idle {
                 // Through the mailbox, behind whatever already waits there: a read mark or a
                 // message queued just before the visitor left is handled, not dropped.
@@ -481,7 +494,7 @@ impl Handler<Join> for Conversation {
                     "not your conversation".into(),
                 ))));
             }
-            act.visitors.retain(|_, outlet| outlet.connected());
+            act.visitors.retain(|_, outlet| outlet.alive());
             let cap = act.deps.config.sockets_per_widget_token.max(1);
             if act.visitors.len() >= cap && !act.visitors.contains_key(&msg.session) {
                 return Box::pin(fut::ready(Err(AppError::conflict(
@@ -589,8 +602,11 @@ impl Handler<Typing> for Conversation {
         let Some(state) = self.state.as_ref() else {
             return;
         };
+        // Nobody is shown a chat the customer has not written in yet, its typing included.
+        let dormant = state.snap.status == ConversationStatus::Pending
+            && state.snap.last_message_at.is_none();
         let direction = match &msg.by {
-            By::Visitor(contact) if *contact == state.contact => Author::Visitor,
+            By::Visitor(contact) if *contact == state.contact && !dormant => Author::Visitor,
             By::Operator(op) if state.may_act(op) => Author::Operator,
             _ => return,
         };
@@ -807,6 +823,9 @@ impl Handler<TagChanged> for Conversation {
     type Result = ();
 
     fn handle(&mut self, msg: TagChanged, _ctx: &mut Context<Self>) {
+        if msg.name.is_none() {
+            self.deleted_tags.insert(msg.tag);
+        }
         let Some(state) = self.state.as_mut() else {
             return;
         };
@@ -825,6 +844,42 @@ impl Handler<TagChanged> for Conversation {
             None => state.tags.retain(|(t, _)| *t != msg.tag),
         }
         self.notify_router();
+    }
+}
+
+impl Handler<PurgeIfEmpty> for Conversation {
+    type Result = AtomicResponse<Self, AppResult<bool>>;
+
+    fn handle(&mut self, _msg: PurgeIfEmpty, ctx: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(self.with_state(ctx, |act, _ctx| {
+            act.visitors.retain(|_, outlet| outlet.alive());
+            let unused = act.state.as_ref().is_some_and(|s| {
+                s.snap.status == ConversationStatus::Pending
+                    && s.snap.last_message_at.is_none()
+                    && s.snap.last_seq == 0
+            });
+            if !unused || !act.visitors.is_empty() {
+                return Box::pin(fut::ready(Ok(false)));
+            }
+            let (pool, id) = (act.deps.pool.clone(), act.id);
+            let delete = async move {
+                let mut conn = pool.get().await?;
+                Ok::<_, AppError>(
+                    !crate::db::conversations::delete_empty(&mut conn, &[id])
+                        .await?
+                        .is_empty(),
+                )
+            };
+            Box::pin(fut::wrap_future::<_, Self>(delete).map(|result, act, ctx| {
+                if matches!(result, Ok(true)) {
+                    // Gone: whatever waits in the mailbox (a `hello` that raced the deletion)
+                    // fails and is retried against a token that no longer exists.
+                    act.state = None;
+                    ctx.stop();
+                }
+                result
+            }))
+        }))
     }
 }
 
@@ -887,7 +942,7 @@ impl Handler<StopIfIdle> for Conversation {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, _msg: StopIfIdle, _ctx: &mut Context<Self>) -> Self::Result {
-        self.visitors.retain(|_, outlet| outlet.connected());
+        self.visitors.retain(|_, outlet| outlet.alive());
         let idle = self.deps.config.conversation_idle();
         if !self.visitors.is_empty() || self.last_activity.elapsed() < idle {
             return AtomicResponse::new(Box::pin(fut::ready(())));
