@@ -5,6 +5,7 @@ pub mod conversation;
 pub mod operator_session;
 pub mod outbox;
 pub mod registry;
+pub mod replay;
 pub mod router;
 pub mod socket;
 pub mod visitor_session;

@@ -14,8 +14,11 @@ use chrono::Utc;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::watch;
 
-use super::conversation::{By, MarkRead, Origin, PostMessage, Replay, Typing};
+use super::conversation::{
+    operator_event_frame, By, MarkRead, Origin, PostMessage, Replay, Typing,
+};
 use super::outbox::{Counted, Outbox, Outlet};
+use super::replay;
 use super::router::{OperatorConnected, OperatorDisconnected, OperatorUpdated, Seen, SetPresence};
 use super::socket::{self, AdmissionGuard, SocketState, TextSession};
 use super::visitor_session::{SessionDeps, TOO_MANY_SOCKETS};
@@ -43,14 +46,6 @@ pub enum OperatorPush {
         /// Counted by the socket's outbox (set by `Outlet::push`).
         live: bool,
     },
-    /// An event replayed on `resume`.
-    Replayed {
-        frame: ByteString,
-        conversation: ConversationId,
-        seq: i64,
-    },
-    /// The replay of `conversation` is complete.
-    ReplayDone { conversation: ConversationId },
     /// The token was revoked, expired, or the operator deleted: close with 4401.
     Revoked { reason: &'static str },
 }
@@ -132,8 +127,9 @@ pub struct OperatorSession {
     phase: Phase,
     /// Highest event seq written to the socket, per conversation.
     delivered: HashMap<ConversationId, i64>,
-    /// Live events held back while a conversation is being replayed.
-    replaying: HashMap<ConversationId, Vec<(ByteString, i64)>>,
+    /// Conversations being replayed: which replay is current, and the live events held back.
+    replaying: HashMap<ConversationId, (u64, Vec<Held>)>,
+    replay_generation: u64,
 }
 
 impl OperatorSession {
@@ -149,6 +145,7 @@ impl OperatorSession {
             phase: Phase::AwaitingHello,
             delivered: HashMap::new(),
             replaying: HashMap::new(),
+            replay_generation: 0,
             deps,
         }
     }
@@ -405,24 +402,67 @@ impl OperatorSession {
         last_seq: i64,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
-        self.delivered.insert(conversation, last_seq.max(0));
-        self.replaying.entry(conversation).or_default();
+        let after = last_seq.max(0);
+        self.delivered.insert(conversation, after);
+        // A second resume of the same conversation takes over; the first stops at its next page.
+        self.replay_generation += 1;
+        let generation = self.replay_generation;
+        self.replaying.entry(conversation).or_default().0 = generation;
         let addr = self.deps.registry.get_or_start(conversation);
-        let replay = Replay {
-            operator,
-            after: last_seq,
-            recipient: self.outlet(ctx),
-        };
         ctx.spawn(
-            addr.send(replay)
-                .into_actor(self)
-                .map(move |result, act, ctx| {
-                    if let Some(err) = socket::failure(result) {
+            addr.send(Replay { operator }).into_actor(self).map(
+                move |result, act, ctx| match result {
+                    _ if !act.current(conversation, generation) => {}
+                    Ok(Ok(upto)) => act.replay_page(conversation, generation, after, upto, ctx),
+                    other => {
                         act.finish_replay(conversation, ctx);
-                        socket::send_error::<Self>(ctx, &err, None);
+                        if let Some(err) = socket::failure(other) {
+                            socket::send_error::<Self>(ctx, &err, None);
+                        }
                     }
-                }),
+                },
+            ),
         );
+    }
+
+    /// Writes the next page of a replay; the one after is read once this one is written.
+    fn replay_page(
+        &mut self,
+        conversation: ConversationId,
+        generation: u64,
+        after: i64,
+        upto: i64,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        if after >= upto {
+            return self.finish_replay(conversation, ctx);
+        }
+        let read = replay::page(self.deps.pool.clone(), conversation, after);
+        ctx.spawn(
+            fut::wrap_future::<_, Self>(read).map(move |result, act, ctx| match result {
+                _ if !act.current(conversation, generation) => {}
+                Ok(page) => {
+                    for event in page.iter().filter(|e| e.seq <= upto) {
+                        act.deliver(conversation, event.seq, operator_event_frame(event), ctx);
+                    }
+                    match replay::next_after(&page, upto) {
+                        Some(next) => act.replay_page(conversation, generation, next, upto, ctx),
+                        None => act.finish_replay(conversation, ctx),
+                    }
+                }
+                Err(e) => {
+                    act.finish_replay(conversation, ctx);
+                    socket::send_error::<Self>(ctx, &e, None);
+                }
+            }),
+        );
+    }
+
+    /// Whether `generation` is still the replay of `conversation` under way.
+    fn current(&self, conversation: ConversationId, generation: u64) -> bool {
+        self.replaying
+            .get(&conversation)
+            .is_some_and(|(g, _)| *g == generation)
     }
 
     /// Writes an event unless this socket already has it.
@@ -440,15 +480,27 @@ impl OperatorSession {
         }
     }
 
+    /// The replay is complete: the live events held meanwhile go out (and leave the outbox).
     fn finish_replay(
         &mut self,
         conversation: ConversationId,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
-        for (frame, seq) in self.replaying.remove(&conversation).unwrap_or_default() {
-            self.deliver(conversation, seq, frame, ctx);
+        let (_, held) = self.replaying.remove(&conversation).unwrap_or_default();
+        for held in held {
+            if held.live {
+                self.outbox.drained(held.frame.len());
+            }
+            self.deliver(conversation, held.seq, held.frame, ctx);
         }
     }
+}
+
+/// A live event held back while its conversation is replayed.
+struct Held {
+    frame: ByteString,
+    seq: i64,
+    live: bool,
 }
 
 impl Actor for OperatorSession {
@@ -510,40 +562,33 @@ impl Handler<OperatorPush> for OperatorSession {
     type Result = ();
 
     fn handle(&mut self, msg: OperatorPush, ctx: &mut Self::Context) {
-        if let OperatorPush::Frame {
-            frame, live: true, ..
-        } = &msg
-        {
-            self.outbox.drained(frame.len());
-        }
         if let OperatorPush::Revoked { reason } = &msg {
             return socket::close::<Self>(ctx, CloseCode::Other(CLOSE_UNAUTHORIZED), reason);
         }
         if self.outbox.is_shut() {
             return socket::close_too_slow::<Self>(ctx);
         }
-        match msg {
-            OperatorPush::Frame {
-                frame, event: None, ..
-            } => ctx.text(frame),
-            OperatorPush::Frame {
-                frame,
-                event: Some((conversation, seq)),
-                ..
-            } => {
-                if let Some(held) = self.replaying.get_mut(&conversation) {
-                    held.push((frame, seq));
-                } else {
-                    self.deliver(conversation, seq, frame, ctx);
+        let OperatorPush::Frame { frame, event, live } = msg else {
+            return;
+        };
+        match event {
+            Some((conversation, seq)) if self.replaying.contains_key(&conversation) => {
+                if let Some((_, held)) = self.replaying.get_mut(&conversation) {
+                    held.push(Held { frame, seq, live });
                 }
             }
-            OperatorPush::Replayed {
-                frame,
-                conversation,
-                seq,
-            } => self.deliver(conversation, seq, frame, ctx),
-            OperatorPush::ReplayDone { conversation } => self.finish_replay(conversation, ctx),
-            OperatorPush::Revoked { .. } => {}
+            Some((conversation, seq)) => {
+                if live {
+                    self.outbox.drained(frame.len());
+                }
+                self.deliver(conversation, seq, frame, ctx);
+            }
+            None => {
+                if live {
+                    self.outbox.drained(frame.len());
+                }
+                ctx.text(frame);
+            }
         }
     }
 }

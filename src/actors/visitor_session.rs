@@ -12,11 +12,13 @@ use bytestring::ByteString;
 use chrono::Utc;
 use tokio::sync::watch;
 
+use super::conversation::{visible_to_visitor, visitor_event_frame};
 use super::conversation::{
     By, Conversation, Join, JoinReply, Leave, MarkRead, Origin, PostMessage, Rate, Typing,
 };
 use super::outbox::{Counted, Outbox, Outlet};
 use super::registry::ConversationRegistry;
+use super::replay;
 use super::socket::{self, AdmissionGuard, SocketState, TextSession};
 use crate::auth::hash_token;
 use crate::config::Config;
@@ -94,6 +96,10 @@ pub struct VisitorSession {
     phase: Phase,
     /// The highest event seq written to this socket.
     delivered: i64,
+    /// While a replay runs: the live events that arrived meanwhile.
+    held: Option<Vec<VisitorPush>>,
+    /// Which replay is current (a rebind starts another).
+    replay_generation: u64,
 }
 
 impl VisitorSession {
@@ -106,6 +112,8 @@ impl VisitorSession {
             failed_hellos: 0,
             phase: Phase::AwaitingHello,
             delivered: 0,
+            held: None,
+            replay_generation: 0,
             deps,
         }
     }
@@ -181,14 +189,85 @@ impl VisitorSession {
     }
 
     fn joined(&mut self, reply: JoinReply, ctx: &mut ws::WebsocketContext<Self>) {
-        // Replayed events are still queued in the mailbox; they will advance this.
         self.delivered = reply.from;
+        // A rebind during a replay starts a new one: the old one stops at its next page, and
+        // what it held waits for the new one.
+        self.replay_generation += 1;
+        if reply.from < reply.upto {
+            self.held.get_or_insert_with(Vec::new);
+            self.replay_page(self.replay_generation, reply.from, reply.upto, ctx);
+        } else {
+            self.finish_replay(ctx);
+        }
         let mut alive = reply.alive;
         let gone = async move {
             // Nothing is ever sent on this channel: it only closes when the actor is dropped.
             let _ = alive.changed().await;
         };
         ctx.spawn(fut::wrap_future::<_, Self>(gone).map(|(), act, ctx| act.rebind(ctx)));
+    }
+
+    /// Writes the next page of the replay; the one after is read once this one is written.
+    fn replay_page(
+        &mut self,
+        generation: u64,
+        after: i64,
+        upto: i64,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let Phase::Joined(bound) = &self.phase else {
+            return;
+        };
+        let read = replay::page(self.deps.pool.clone(), bound.conversation, after);
+        ctx.spawn(
+            fut::wrap_future::<_, Self>(read).map(move |result, act, ctx| match result {
+                _ if generation != act.replay_generation => {}
+                Ok(page) => {
+                    let config = act.deps.config.clone();
+                    for event in page.iter().filter(|e| e.seq <= upto) {
+                        if event.seq > act.delivered {
+                            act.delivered = event.seq;
+                            if visible_to_visitor(event) {
+                                ctx.text(visitor_event_frame(&config, event));
+                            }
+                        }
+                    }
+                    match replay::next_after(&page, upto) {
+                        Some(next) => act.replay_page(generation, next, upto, ctx),
+                        None => act.finish_replay(ctx),
+                    }
+                }
+                Err(e) => {
+                    // The client resumes from what it got: it reconnects with its last seq.
+                    socket::send_error::<Self>(ctx, &e, None);
+                    socket::close::<Self>(
+                        ctx,
+                        CloseCode::Error,
+                        "history unavailable; reconnect and resume",
+                    );
+                }
+            }),
+        );
+    }
+
+    /// The replay is complete: the live events held meanwhile go out (and leave the outbox).
+    fn finish_replay(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        for push in self.held.take().unwrap_or_default() {
+            self.write(push, ctx);
+        }
+    }
+
+    fn write(&mut self, push: VisitorPush, ctx: &mut ws::WebsocketContext<Self>) {
+        if push.live {
+            self.outbox.drained(push.frame.len());
+        }
+        if let Some(seq) = push.seq {
+            if seq <= self.delivered {
+                return;
+            }
+            self.delivered = seq;
+        }
+        ctx.text(push.frame);
     }
 
     /// The conversation's actor stopped or died: bind to its successor and catch up.
@@ -355,18 +434,13 @@ impl Handler<VisitorPush> for VisitorSession {
     type Result = ();
 
     fn handle(&mut self, msg: VisitorPush, ctx: &mut Self::Context) {
-        if msg.live {
-            self.outbox.drained(msg.frame.len());
-        }
         if self.outbox.is_shut() {
             return socket::close_too_slow::<Self>(ctx);
         }
-        if let Some(seq) = msg.seq {
-            if seq <= self.delivered {
-                return;
-            }
-            self.delivered = seq;
+        // Events wait for the replay to get past them; other frames (acks, typing) do not.
+        match (&mut self.held, msg.seq) {
+            (Some(held), Some(_)) => held.push(msg),
+            _ => self.write(msg, ctx),
         }
-        ctx.text(msg.frame);
     }
 }

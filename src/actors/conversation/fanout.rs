@@ -47,7 +47,7 @@ pub fn system_action(event: &EventRow) -> Option<&str> {
         .and_then(|a| a.as_str())
 }
 
-pub(super) fn visitor_event_frame(config: &Config, event: &EventRow) -> bytestring::ByteString {
+pub fn visitor_event_frame(config: &Config, event: &EventRow) -> bytestring::ByteString {
     encode(&VisitorOut::Event {
         seq: event.seq,
         kind: event.kind,
@@ -59,7 +59,7 @@ pub(super) fn visitor_event_frame(config: &Config, event: &EventRow) -> bytestri
     })
 }
 
-pub(super) fn operator_event_frame(event: &EventRow) -> bytestring::ByteString {
+pub fn operator_event_frame(event: &EventRow) -> bytestring::ByteString {
     encode(&OperatorOut::Event {
         conversation_id: event.conversation_id,
         seq: event.seq,

@@ -29,7 +29,7 @@ use super::visitor_session::VisitorPush;
 use crate::auth::OperatorIdentity;
 use crate::config::Config;
 use crate::db::event_writer::{EventWriter, TagChange, WriteJob};
-use crate::db::events::{self, EventRow};
+use crate::db::events::EventRow;
 use crate::db::DbPool;
 use crate::domain::{Author, ConversationStatus, EventKind};
 use crate::error::{AppError, AppResult};
@@ -37,14 +37,15 @@ use crate::ids::{ContactId, ConversationId, SessionId, TagId};
 use crate::protocol::{encode, ConversationSummary, OperatorOut, VisitorOut};
 
 pub use actions::{Action, Unassigned};
-use fanout::{operator_event_frame, send_ack, visitor_event_frame};
-pub use fanout::{system_action, visible_to_visitor, visitor_facing_name};
+use fanout::send_ack;
+pub use fanout::{
+    operator_event_frame, system_action, visible_to_visitor, visitor_event_frame,
+    visitor_facing_name,
+};
 pub use open::{open, OpenRequest, Opened};
 use state::{load_state, Plan, State};
 use typing::TypingGate;
 
-/// Events are read back in pages of this size when a client catches up.
-const REPLAY_PAGE: i64 = 500;
 const SYSTEM_NAME: &str = "System";
 /// actix parks a sender once a mailbox holds its capacity (16 by default), and a request
 /// parked in a socket's actor is dropped if that socket closes: a read mark or a message sent
@@ -101,8 +102,10 @@ pub struct Join {
 pub struct JoinReply {
     /// Closes when this actor goes away.
     pub alive: watch::Receiver<()>,
-    /// The seq the replay started after; replayed events follow in the session's mailbox.
+    /// The session replays the visible events after `from` up to `upto` itself, from the
+    /// database, at the pace its client reads; live events (after `upto`) are pushed.
     pub from: i64,
+    pub upto: i64,
 }
 
 #[derive(Message)]
@@ -148,13 +151,12 @@ pub struct Rate {
 #[rtype(result = "AppResult<ConversationSummary>")]
 pub struct Act(pub Action);
 
-/// An operator socket catching up: every event after `after`, then `ReplayDone`.
+/// An operator socket is about to catch up: may they see this conversation, and up to which
+/// seq is it stored (the session reads the events itself; later ones reach it live)?
 #[derive(Message)]
-#[rtype(result = "AppResult<()>")]
+#[rtype(result = "AppResult<i64>")]
 pub struct Replay {
     pub operator: OperatorIdentity,
-    pub after: i64,
-    pub recipient: Outlet<OperatorPush>,
 }
 
 /// From the router: where this conversation now stands in the queue.
@@ -439,23 +441,6 @@ impl Conversation {
     }
 }
 
-async fn load_events_after(
-    pool: DbPool,
-    id: ConversationId,
-    mut after: i64,
-    upto: i64,
-) -> AppResult<Vec<EventRow>> {
-    let mut conn = pool.get().await?;
-    let mut all = Vec::new();
-    while after < upto {
-        let page = events::after(&mut conn, id, after, REPLAY_PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        all.extend(page.into_iter().filter(|e| e.seq <= upto));
-    }
-    Ok(all)
-}
-
 impl Actor for Conversation {
     type Context = Context<Self>;
 
@@ -503,37 +488,28 @@ impl Handler<Join> for Conversation {
                 ))));
             }
             let from = msg.last_seq.unwrap_or(last_seq).clamp(0, last_seq);
-            let load = load_events_after(act.deps.pool.clone(), act.id, from, last_seq);
-            Box::pin(
-                fut::wrap_future::<_, Self>(load).map(move |loaded, act, _ctx| {
-                    let replay = loaded?;
-                    let state = act.state.as_ref().ok_or(AppError::Unavailable)?;
-                    if !msg.rejoin {
-                        let welcome = encode(&VisitorOut::Welcome {
-                            conversation_id: act.id,
-                            ticket: &state.ticket,
-                            status,
-                            last_seq,
-                            support_name: &act.deps.config.support_name,
-                        });
-                        msg.recipient.push_replay(VisitorPush::new(welcome, None));
-                    }
-                    for event in replay.iter().filter(|e| visible_to_visitor(e)) {
-                        msg.recipient.push_replay(VisitorPush::new(
-                            visitor_event_frame(&act.deps.config, event),
-                            Some(event.seq),
-                        ));
-                    }
-                    act.visitors.insert(msg.session, msg.recipient);
-                    if status == ConversationStatus::Pending {
-                        act.deps.router.do_send(QueryPosition(act.id));
-                    }
-                    Ok(JoinReply {
-                        alive: act.alive.subscribe(),
-                        from,
-                    })
-                }),
-            )
+            let Some(state) = act.state.as_ref() else {
+                return Box::pin(fut::ready(Err(AppError::Unavailable)));
+            };
+            if !msg.rejoin {
+                let welcome = encode(&VisitorOut::Welcome {
+                    conversation_id: act.id,
+                    ticket: &state.ticket,
+                    status,
+                    last_seq,
+                    support_name: &act.deps.config.support_name,
+                });
+                msg.recipient.push_replay(VisitorPush::new(welcome, None));
+            }
+            act.visitors.insert(msg.session, msg.recipient);
+            if status == ConversationStatus::Pending {
+                act.deps.router.do_send(QueryPosition(act.id));
+            }
+            Box::pin(fut::ready(Ok(JoinReply {
+                alive: act.alive.subscribe(),
+                from,
+                upto: last_seq,
+            })))
         }))
     }
 }
@@ -786,35 +762,18 @@ impl Handler<Rate> for Conversation {
 }
 
 impl Handler<Replay> for Conversation {
-    type Result = AtomicResponse<Self, AppResult<()>>;
+    type Result = AtomicResponse<Self, AppResult<i64>>;
 
     fn handle(&mut self, msg: Replay, ctx: &mut Context<Self>) -> Self::Result {
         AtomicResponse::new(self.with_state(ctx, move |act, _ctx| {
-            let Some(state) = act.state.as_ref() else {
-                return Box::pin(fut::ready(Err(AppError::Unavailable)));
-            };
-            if !state.may_see(&msg.operator) {
-                return Box::pin(fut::ready(Err(AppError::Forbidden(
+            let result = match act.state.as_ref() {
+                None => Err(AppError::Unavailable),
+                Some(state) if !state.may_see(&msg.operator) => Err(AppError::Forbidden(
                     "you may not see this conversation".into(),
-                ))));
-            }
-            let upto = state.snap.last_seq;
-            let load = load_events_after(act.deps.pool.clone(), act.id, msg.after.max(0), upto);
-            let id = act.id;
-            Box::pin(
-                fut::wrap_future::<_, Self>(load).map(move |loaded, _act, _ctx| {
-                    for event in loaded? {
-                        msg.recipient.push_replay(OperatorPush::Replayed {
-                            frame: operator_event_frame(&event),
-                            conversation: id,
-                            seq: event.seq,
-                        });
-                    }
-                    msg.recipient
-                        .push_replay(OperatorPush::ReplayDone { conversation: id });
-                    Ok(())
-                }),
-            )
+                )),
+                Some(state) => Ok(state.snap.last_seq),
+            };
+            Box::pin(fut::ready(result))
         }))
     }
 }
