@@ -7,7 +7,8 @@
 #   3. `bench slow`: BENCH_STALLED (5) supervisor sockets that stop reading after `welcome`, one
 #      that reads, and one visitor sending BENCH_MESSAGES (2000) messages of BENCH_SIZE (20000)
 #      characters, 20 in flight; the server's RSS is sampled every 200 ms.
-# Results land in bench/results/slow-<UTC time>/ (one JSON line per server in results.jsonl).
+# Results land in bench/results/slow-<UTC time>/ (one JSON line per run in results.jsonl).
+# BENCH_REPEAT (1) rounds, each running the current server and then the baseline.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,9 +67,12 @@ run_one() { # label server-binary
     stop_server
 }
 
-run_one current "$BIN/switchboard"
-if [[ -n ${BENCH_BASELINE_BIN:-} ]]; then
-    run_one baseline "$BENCH_BASELINE_BIN"
-fi
+# Interleaved, so that both see the same machine: current, baseline, current, baseline, …
+for ((round = 1; round <= ${BENCH_REPEAT:-1}; round++)); do
+    run_one "current-$round" "$BIN/switchboard"
+    if [[ -n ${BENCH_BASELINE_BIN:-} ]]; then
+        run_one "baseline-$round" "$BENCH_BASELINE_BIN"
+    fi
+done
 log "results in $OUT"
 grep -v '^{' "$OUT"/summary-*.txt

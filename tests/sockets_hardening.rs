@@ -760,3 +760,52 @@ async fn logging_out_closes_the_sockets_of_that_token() {
     assert_eq!(socket.closed_with().await, 4401);
     server.stop().await;
 }
+
+/// The seqs of the `event` frames a client receives until it has seen `last`.
+async fn seqs_until(client: &mut Client, last: i64) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    while seqs.last() != Some(&last) {
+        let f = client.recv().await;
+        if f["type"] == "event" {
+            seqs.push(f["seq"].as_i64().unwrap());
+        }
+    }
+    seqs
+}
+
+#[actix_rt::test]
+async fn a_replay_of_many_pages_arrives_whole_and_in_order_while_live_events_continue() {
+    let mut server = TestServer::start_with(|c| switchboard::config::Config {
+        visitor_messages_per_sec: 10_000,
+        visitor_burst: 10_000,
+        ..c
+    })
+    .await;
+    let sue = server.add_operator("Sue Super", Role::Supervisor, 0).await;
+    let w = open_with_message(&server, "m0").await;
+    let (mut writer, _) = server.visitor(&w, None).await;
+    // Three pages and a half of history.
+    for n in 1..700 {
+        say(&mut writer, &format!("h{n}"), &format!("m{n}")).await;
+    }
+    // A second visitor socket and an operator catch up from the start while the first keeps
+    // writing: each must see 1..=710 once, in order.
+    let mut reader = Client::connect(&format!("{}/ws/visitor", server.ws_base)).await;
+    reader
+        .send(json!({"type": "hello", "token": w.token, "last_seq": 0}))
+        .await;
+    let (mut op, _) = server.operator_ws(&sue).await;
+    op.send(json!({"type": "resume", "conversation_id": w.conversation_id, "last_seq": 0}))
+        .await;
+    for n in 700..710 {
+        say(&mut writer, &format!("h{n}"), &format!("m{n}")).await;
+    }
+    let expected: Vec<i64> = (1..=710).collect();
+    assert_eq!(
+        seqs_until(&mut reader, 710).await,
+        expected,
+        "visitor replay"
+    );
+    assert_eq!(seqs_until(&mut op, 710).await, expected, "operator replay");
+    server.stop().await;
+}

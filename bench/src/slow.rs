@@ -83,11 +83,14 @@ async fn stalled_socket(url: &str, token: &str) -> Result<Stalled, String> {
     Err("stalled socket closed before welcome".into())
 }
 
-/// Reads what a stalled socket still gets: (event frames, close code or "reset").
+/// Reads what a stalled socket still gets: (event frames, how it ended). A socket that is
+/// still open once 10 s pass without an event (pings do not count) is reported as such.
 async fn drain(mut ws: Stalled) -> (u64, String) {
     let mut events = 0;
+    let mut quiet_until = Instant::now() + Duration::from_secs(10);
     loop {
-        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
+        let left = quiet_until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
             Err(_) => return (events, "still open".into()),
             Ok(None) => return (events, "ended".into()),
             Ok(Some(Err(e))) => return (events, format!("error: {e}")),
@@ -98,6 +101,7 @@ async fn drain(mut ws: Stalled) -> (u64, String) {
             Ok(Some(Ok(Message::Text(t)))) => {
                 if t.contains("\"type\":\"event\"") {
                     events += 1;
+                    quiet_until = Instant::now() + Duration::from_secs(10);
                 }
             }
             Ok(Some(Ok(_))) => {}
