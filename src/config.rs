@@ -122,8 +122,10 @@ impl Default for Config {
             sockets_per_widget_token: 5,
             sockets_per_operator: 10,
             unauthenticated_sockets_per_ip: 20,
-            socket_queue_frames: 1000,
-            socket_queue_bytes: 1024 * 1024,
+            // A supervisor receives every conversation's events: at 12,000 messages a second
+            // (the most this machine stores) this is over a second of backlog.
+            socket_queue_frames: 20_000,
+            socket_queue_bytes: 8 * 1024 * 1024,
             socket_stall_secs: 30,
             empty_conversation_ttl_secs: 3600,
             sessions_per_ip_per_min: 30,

@@ -809,3 +809,42 @@ async fn a_replay_of_many_pages_arrives_whole_and_in_order_while_live_events_con
     assert_eq!(seqs_until(&mut op, 710).await, expected, "operator replay");
     server.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_socket_that_reads_nothing_for_the_stall_time_is_dropped() {
+    let mut server = TestServer::start_with(|c| switchboard::config::Config {
+        socket_stall_secs: 2,
+        // Only the stall can end it: the queue itself is never full here.
+        socket_queue_frames: 1_000_000,
+        socket_queue_bytes: 1 << 30,
+        max_text_chars: 50_000,
+        visitor_messages_per_sec: 10_000,
+        visitor_burst: 10_000,
+        ..c
+    })
+    .await;
+    let sue = server.add_operator("Sue Super", Role::Supervisor, 0).await;
+    let w = open_with_message(&server, "hello").await;
+    let mut slow = stalled_operator_socket(&server, &sue).await;
+    let (mut v, _) = server.visitor(&w, None).await;
+    // 8 MB: more than the kernel buffers between the two ends hold (4 MB at most here).
+    let big = "x".repeat(40_000);
+    for n in 0..200 {
+        say(&mut v, &format!("m{n}"), &big).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    say(&mut v, "late", "after the stall").await;
+
+    let mut events = 0;
+    while let Some(f) = slow.next(Duration::from_secs(10)).await {
+        if f["type"] == "event" {
+            events += 1;
+        }
+    }
+    assert!(
+        slow.ended,
+        "the stalled socket was dropped ({events} events read)"
+    );
+    assert!(events < 201, "it was not fed everything: {events}");
+    server.stop().await;
+}

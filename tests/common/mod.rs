@@ -381,6 +381,8 @@ fn tracing_subscriber_init() -> Result<(), ()> {
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub closed: Option<(u16, String)>,
+    /// The connection ended (closed, reset or failed), as opposed to nothing arriving in time.
+    pub ended: bool,
 }
 
 impl Client {
@@ -388,7 +390,11 @@ impl Client {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("socket connects");
-        Client { ws, closed: None }
+        Client {
+            ws,
+            closed: None,
+            ended: false,
+        }
     }
 
     /// A socket over a TCP stream the test set up itself (e.g. with a tiny receive buffer).
@@ -396,7 +402,11 @@ impl Client {
         let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
             .await
             .expect("socket upgrades");
-        Client { ws, closed: None }
+        Client {
+            ws,
+            closed: None,
+            ended: false,
+        }
     }
 
     /// Connects with an Origin header; returns the HTTP status if the upgrade was refused.
@@ -406,7 +416,11 @@ impl Client {
             .headers_mut()
             .insert("Origin", origin.parse().unwrap());
         match tokio_tungstenite::connect_async(request).await {
-            Ok((ws, _)) => Ok(Client { ws, closed: None }),
+            Ok((ws, _)) => Ok(Client {
+                ws,
+                closed: None,
+                ended: false,
+            }),
             Err(tokio_tungstenite::tungstenite::Error::Http(res)) => Err(res.status().as_u16()),
             Err(e) => panic!("unexpected connect error: {e}"),
         }
@@ -427,12 +441,16 @@ impl Client {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let msg = match tokio::time::timeout(left, self.ws.next()).await {
                 Err(_) => return None,
-                Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(None) | Ok(Some(Err(_))) => {
+                    self.ended = true;
+                    return None;
+                }
                 Ok(Some(Ok(msg))) => msg,
             };
             match msg {
                 Message::Text(t) => return Some(serde_json::from_str(&t).unwrap()),
                 Message::Close(frame) => {
+                    self.ended = true;
                     self.closed = Some(frame.map_or((1005, String::new()), |f| {
                         (f.code.into(), f.reason.to_string())
                     }));
