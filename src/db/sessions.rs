@@ -36,16 +36,9 @@ pub async fn operator_by_token(
     token_hash: &[u8],
     now: DateTime<Utc>,
 ) -> QueryResult<Option<OperatorRow>> {
-    operator_sessions::table
-        .inner_join(operators::table)
-        .filter(operator_sessions::token_hash.eq(token_hash))
-        .filter(operator_sessions::expires_at.gt(now))
-        .filter(operator_sessions::revoked_at.is_null())
-        .filter(operators::deleted_at.is_null())
-        .select(OperatorRow::as_select())
-        .first(conn)
-        .await
-        .optional()
+    Ok(operator_session_by_token(conn, token_hash, now)
+        .await?
+        .map(|(row, _)| row))
 }
 
 /// As `operator_by_token`, with the token's expiry (a socket closes when its token ends).
