@@ -26,7 +26,8 @@ async fn statistics_over_a_known_week() {
 
     let mut ids = Vec::new();
     for _ in 0..10 {
-        ids.push(server.open_widget(json!({})).await.conversation_id);
+        // Each with the customer's first message: an empty widget session is not counted.
+        ids.push(server.open_chat("Hello").await.conversation_id);
     }
     // (created, channel, status, assignee, first response after, resolved after, closed after,
     //  rating); the period is [Jan 1, Jan 8).
@@ -256,6 +257,10 @@ async fn statistics_over_a_known_week() {
         recent["first_response"],
         json!({"count": 0, "median_secs": null, "p90_secs": null})
     );
+    // A widget session nobody wrote in is not a conversation (yet).
+    server.open_widget(json!({})).await;
+    let (_, recent) = server.get("/api/v1/stats", &ada.token).await;
+    assert_eq!(recent["conversations"]["total"], 1, "{recent}");
     server.stop().await;
 }
 

@@ -77,6 +77,8 @@ pub async fn volume(
         "SELECT status, channel, count(*) AS n
          FROM conversations
          WHERE created_at >= $1 AND created_at < $2
+           -- a widget session nobody wrote in is not a conversation (yet)
+           AND NOT (status = 'pending' AND last_message_at IS NULL)
          GROUP BY status, channel",
     )
     .bind::<Timestamptz, _>(from)
