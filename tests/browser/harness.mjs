@@ -69,9 +69,11 @@ export class Server {
       DATABASE_URL: `postgres://postgres@${PG_HOST}:${PG_PORT}/${db}`,
       SWITCHBOARD_LISTEN: `127.0.0.1:${port}`,
       SWITCHBOARD_SHUTDOWN_TIMEOUT_SECS: '1',
-      // Test set-ups make data over the API faster than people do (the limit has Rust tests).
+      // Test set-ups make data and sign in faster than people do (the limits have Rust tests):
+      // a test file signs in a dozen times a minute from one address.
       SWITCHBOARD_API_REQUESTS_PER_SEC: '10000',
       SWITCHBOARD_API_BURST: '10000',
+      SWITCHBOARD_LOGINS_PER_IP_PER_MIN: '1000',
       RUST_LOG: process.env.SB_SERVER_LOG || 'warn',
       ...env,
     };
