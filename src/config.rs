@@ -2,6 +2,7 @@
 //! TOML file and then by environment variables (`SWITCHBOARD_*`, and `DATABASE_URL`).
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
@@ -215,6 +216,17 @@ impl Config {
     pub fn db_timeout(&self) -> Duration {
         Duration::from_secs(self.db_timeout_secs.max(1))
     }
+}
+
+/// A rate limit of `per_sec` a second with `burst` on top, from settings where 0 counts as 1.
+pub fn quota_per_second(per_sec: u32, burst: u32) -> governor::Quota {
+    let per_sec = NonZeroU32::new(per_sec).unwrap_or(NonZeroU32::MIN);
+    governor::Quota::per_second(per_sec).allow_burst(NonZeroU32::new(burst).unwrap_or(per_sec))
+}
+
+/// A rate limit of `n` a minute, from a setting where 0 counts as 1.
+pub fn quota_per_minute(n: u32) -> governor::Quota {
+    governor::Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
 }
 
 #[cfg(test)]

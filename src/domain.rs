@@ -162,6 +162,12 @@ impl Role {
 }
 
 impl ConversationStatus {
+    /// Waiting, but the customer has not written yet (an unused widget session): not queued,
+    /// shown to no operator, and deleted after a while.
+    pub fn is_dormant(self, last_message_at: Option<chrono::DateTime<chrono::Utc>>) -> bool {
+        self == ConversationStatus::Pending && last_message_at.is_none()
+    }
+
     /// Pending and active conversations are the ones routing cares about.
     pub fn is_open(self) -> bool {
         matches!(

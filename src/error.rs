@@ -49,8 +49,10 @@ pub enum AppError {
     /// An HTTP body over the limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Over a limit; a retry can succeed after the wait (sent as `Retry-After`, in whole
+    /// seconds, at least 1).
     #[error("too many requests, slow down")]
-    RateLimited,
+    RateLimited(std::time::Duration),
     #[error("this conversation is closed")]
     ConversationClosed,
     /// A state that forbids the action (closing a closed conversation, taking a taken one).
@@ -69,6 +71,11 @@ impl AppError {
             message: message.into(),
             field: Some(field.to_owned()),
         }
+    }
+
+    /// Over a limit with nothing better known than "soon".
+    pub fn rate_limited_soon() -> Self {
+        AppError::RateLimited(std::time::Duration::from_secs(1))
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -90,7 +97,7 @@ impl AppError {
             AppError::InvalidFrame(_) => ErrorCode::InvalidFrame,
             AppError::InvalidRequest { .. } | AppError::Malformed(_) => ErrorCode::InvalidRequest,
             AppError::TooLong(_) | AppError::PayloadTooLarge(_) => ErrorCode::TooLong,
-            AppError::RateLimited => ErrorCode::RateLimited,
+            AppError::RateLimited(_) => ErrorCode::RateLimited,
             AppError::ConversationClosed => ErrorCode::ConversationClosed,
             AppError::Conflict { .. } => ErrorCode::Conflict,
             AppError::Unavailable => ErrorCode::Unavailable,
@@ -167,7 +174,7 @@ impl ResponseError for AppError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::ConversationClosed | AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -176,8 +183,14 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, AppError::Unavailable | AppError::RateLimited) {
-            response.insert_header(("Retry-After", "1"));
+        match self {
+            AppError::Unavailable => {
+                response.insert_header(("Retry-After", "1"));
+            }
+            AppError::RateLimited(wait) => {
+                response.insert_header(("Retry-After", retry_after_secs(*wait)));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             error: ErrorDetail {
@@ -187,6 +200,12 @@ impl ResponseError for AppError {
             },
         })
     }
+}
+
+/// A wait as `Retry-After`: whole seconds, rounded up, at least 1.
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    let whole = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    whole.max(1)
 }
 
 /// The unique index that makes a retried send idempotent. A clash on it means the event was
@@ -215,8 +234,31 @@ const DATA_EXCEPTIONS: &[&str] = &[
     "null character not permitted",        // 22P05
 ];
 
-pub(crate) fn is_data_exception(message: &str) -> bool {
+fn is_data_exception(message: &str) -> bool {
     DATA_EXCEPTIONS.iter().any(|m| message.contains(m))
+}
+
+/// Whether the database refused the data itself (a retry of the same would fail the same way),
+/// as opposed to failing to store anything at all (a lost connection, a shutdown, a cancelled
+/// query, too many connections). The event writer splits a refused batch only in the first
+/// case.
+pub(crate) fn refused_data(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+    match err {
+        Error::DatabaseError(
+            Kind::UniqueViolation
+            | Kind::ForeignKeyViolation
+            | Kind::RestrictViolation
+            | Kind::ExclusionViolation
+            | Kind::NotNullViolation
+            | Kind::CheckViolation,
+            _,
+        )
+        | Error::SerializationError(_)
+        | Error::QueryBuilderError(_) => true,
+        Error::DatabaseError(Kind::Unknown, info) => is_data_exception(info.message()),
+        _ => false,
+    }
 }
 
 /// What the database's refusal means for the client. Refusals caused by the request's data
@@ -308,6 +350,15 @@ impl From<actix::MailboxError> for AppError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        use std::time::Duration;
+        assert_eq!(super::retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(super::retry_after_secs(Duration::from_millis(10)), 1);
+        assert_eq!(super::retry_after_secs(Duration::from_millis(1001)), 2);
+        assert_eq!(super::retry_after_secs(Duration::from_secs(900)), 900);
+    }
+
     use super::*;
     use diesel::result::{DatabaseErrorKind as Kind, Error};
 

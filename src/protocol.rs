@@ -19,6 +19,8 @@ pub const CLOSE_RESTART: u16 = 1012;
 pub const CLOSE_TOO_SLOW: u16 = 1008;
 /// Closed because the token (or operator) already has as many sockets open as allowed.
 pub const CLOSE_TOO_MANY_SOCKETS: u16 = 4429;
+/// The error code of a `hello` refused for that cap (then closed with 4429).
+pub const TOO_MANY_SOCKETS: &str = "too_many_sockets";
 
 /// Frames a visitor's widget sends.
 #[derive(Debug, Deserialize)]
@@ -111,9 +113,8 @@ pub struct ConversationSummary {
 }
 
 impl ConversationSummary {
-    /// Waiting, but the customer has not written yet: it costs no operator anything.
     pub fn is_dormant(&self) -> bool {
-        self.status == ConversationStatus::Pending && self.last_message_at.is_none()
+        self.status.is_dormant(self.last_message_at)
     }
 }
 

@@ -80,7 +80,7 @@ async fn least_loaded_assignment_respects_max_concurrent() {
 
     let mut widgets = Vec::new();
     for n in 1..=5 {
-        widgets.push(server.open_widget(json!({"message": "hello"})).await);
+        widgets.push(server.open_chat("hello").await);
         let expected_assigned = n.min(4);
         server
             .eventually("assignments settle", || async {

@@ -24,10 +24,6 @@ async fn say(v: &mut Client, client_id: &str, text: &str) -> Value {
     frame
 }
 
-async fn open_with_message(server: &TestServer, text: &str) -> Widget {
-    server.open_widget(json!({"message": text})).await
-}
-
 /// A token whose socket is open: an operator frame on it must be refused, and it closes 4401.
 async fn expect_revoked(server: &TestServer, socket: &mut Client, w: &Widget) {
     assert_eq!(socket.closed_with().await, 4401, "{:?}", socket.closed);
@@ -51,7 +47,7 @@ async fn a_deleted_operators_open_socket_is_closed_and_can_no_longer_write() {
     let mut server = TestServer::start().await;
     let admin = server.add_operator("Ada Admin", Role::Admin, 0).await;
     let sue = server.add_operator("Sue Super", Role::Supervisor, 0).await;
-    let w = open_with_message(&server, "hello").await;
+    let w = server.open_chat("hello").await;
     let (mut socket, _) = server.operator_ws(&sue).await;
 
     let (status, _) = server
@@ -74,7 +70,7 @@ async fn revoking_sessions_or_an_admin_password_change_closes_every_socket_of_th
     let mut server = TestServer::start().await;
     let admin = server.add_operator("Ada Admin", Role::Admin, 0).await;
     let sue = server.add_operator("Sue Super", Role::Supervisor, 0).await;
-    let w = open_with_message(&server, "hello").await;
+    let w = server.open_chat("hello").await;
 
     let (mut first, _) = server.operator_ws(&sue).await;
     let (mut second, _) = server.operator_ws(&sue).await;
@@ -170,7 +166,7 @@ async fn a_demoted_supervisor_is_told_and_loses_what_the_role_allowed_at_once() 
     let admin = server.add_operator("Ada Admin", Role::Admin, 0).await;
     let sue = server.add_operator("Sue Super", Role::Supervisor, 0).await;
     let bob = server.add_operator("Bob Agent", Role::Agent, 0).await;
-    let w = open_with_message(&server, "hello").await;
+    let w = server.open_chat("hello").await;
     take(&server, &bob, &w).await;
     let (mut socket, _) = server.operator_ws(&sue).await;
 
@@ -209,7 +205,7 @@ async fn a_revoked_operator_gets_no_more_assignments() {
     let admin = server.add_operator("Ada Admin", Role::Admin, 0).await;
     let ann = server.add_operator("Ann Agent", Role::Agent, 3).await;
     let (mut socket, _) = server.operator_ws(&ann).await;
-    let first = open_with_message(&server, "first").await;
+    let first = server.open_chat("first").await;
     server
         .wait_assignee(&first.conversation_id, Some(&ann.id))
         .await;
@@ -222,7 +218,7 @@ async fn a_revoked_operator_gets_no_more_assignments() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(socket.closed_with().await, 4401);
-    let second = open_with_message(&server, "second").await;
+    let second = server.open_chat("second").await;
     server.router_settled(1).await;
     assert_eq!(server.assignee(&second.conversation_id).await, None);
     server.stop().await;
@@ -232,7 +228,7 @@ async fn a_revoked_operator_gets_no_more_assignments() {
 async fn the_welcome_misses_no_conversation_opened_while_it_is_read() {
     let mut server = TestServer::start().await;
     let sue = server.add_operator("Sue Super", Role::Supervisor, 0).await;
-    let earlier = open_with_message(&server, "earlier").await;
+    let earlier = server.open_chat("earlier").await;
 
     // Hold the tag tables, so the welcome's read stops half-way (after the open conversations
     // are listed, while their tags are looked up).
@@ -272,7 +268,7 @@ async fn the_welcome_misses_no_conversation_opened_while_it_is_read() {
                 > 0
         })
         .await;
-    let opened = open_with_message(&server, "opened meanwhile").await;
+    let opened = server.open_chat("opened meanwhile").await;
     release_tx.send(()).unwrap();
     hold.await.unwrap();
 
@@ -323,7 +319,7 @@ async fn a_reader_that_falls_behind_is_closed_with_1008_and_others_get_everythin
     .await;
     let sue = server.add_operator("Sue Super", Role::Supervisor, 0).await;
     let kim = server.add_operator("Kim Super", Role::Supervisor, 0).await;
-    let w = open_with_message(&server, "hello").await;
+    let w = server.open_chat("hello").await;
     let mut slow = stalled_operator_socket(&server, &sue).await;
     let (mut healthy, _) = server.operator_ws(&kim).await;
     let (mut v, _) = server.visitor(&w, None).await;
@@ -397,7 +393,7 @@ async fn widget_tokens_and_operators_have_a_socket_cap() {
         ..c
     })
     .await;
-    let w = open_with_message(&server, "hello").await;
+    let w = server.open_chat("hello").await;
     let (_v1, _) = server.visitor(&w, None).await;
     let (_v2, _) = server.visitor(&w, None).await;
     let mut third = Client::connect(&format!("{}/ws/visitor", server.ws_base)).await;
@@ -423,7 +419,7 @@ async fn widget_tokens_and_operators_have_a_socket_cap() {
 async fn a_typing_flood_reaches_operators_as_at_most_one_frame_per_two_seconds() {
     let mut server = TestServer::start().await;
     let sue = server.add_operator("Sue Super", Role::Supervisor, 0).await;
-    let w = open_with_message(&server, "hello").await;
+    let w = server.open_chat("hello").await;
     let (mut op, _) = server.operator_ws(&sue).await;
     let (mut v, _) = server.visitor(&w, None).await;
     for n in 0..100 {
@@ -453,7 +449,7 @@ async fn the_message_limit_is_per_conversation_not_per_socket() {
         ..c
     })
     .await;
-    let w = open_with_message(&server, "hello").await;
+    let w = server.open_chat("hello").await;
     let (mut a, _) = server.visitor(&w, None).await;
     let (mut b, _) = server.visitor(&w, None).await;
     for n in 0..5 {
@@ -521,7 +517,7 @@ async fn unauthenticated_sockets_are_capped_per_address() {
     let refused = Client::connect_with_origin(&url, &server.base).await;
     assert_eq!(refused.err(), Some(429));
     // A socket that says hello frees its place.
-    let w = open_with_message(&server, "hello").await;
+    let w = server.open_chat("hello").await;
     let mut first = idle.remove(0);
     first.send(json!({"type": "hello", "token": w.token})).await;
     first.recv_type("welcome").await;
@@ -541,7 +537,7 @@ async fn operator_messages_and_frames_are_rate_limited_per_token_across_sockets(
     })
     .await;
     let sue = server.add_operator("Sue Super", Role::Supervisor, 0).await;
-    let w = open_with_message(&server, "hello").await;
+    let w = server.open_chat("hello").await;
     let (mut first, _) = server.operator_ws(&sue).await;
     let (mut second, _) = server.operator_ws(&sue).await;
     for n in 0..20 {
@@ -596,7 +592,7 @@ async fn operator_messages_and_frames_are_rate_limited_per_token_across_sockets(
 async fn renaming_or_deleting_a_tag_reaches_live_conversations_at_once() {
     let mut server = TestServer::start().await;
     let admin = server.add_operator("Ada Admin", Role::Admin, 0).await;
-    let w = open_with_message(&server, "hello").await;
+    let w = server.open_chat("hello").await;
     let (status, tag) = server
         .post("/api/v1/tags", &admin.token, json!({"name": "billing"}))
         .await;
@@ -673,8 +669,8 @@ async fn empty_chats_cost_no_capacity_until_the_customer_writes() {
         .wait_assignee(&empty[0].conversation_id, Some(&ann.id))
         .await;
     // The other two are still free capacity: two more real chats are assigned.
-    let a = open_with_message(&server, "one").await;
-    let b = open_with_message(&server, "two").await;
+    let a = server.open_chat("one").await;
+    let b = server.open_chat("two").await;
     server
         .wait_assignee(&a.conversation_id, Some(&ann.id))
         .await;
@@ -782,7 +778,7 @@ async fn a_replay_of_many_pages_arrives_whole_and_in_order_while_live_events_con
     })
     .await;
     let sue = server.add_operator("Sue Super", Role::Supervisor, 0).await;
-    let w = open_with_message(&server, "m0").await;
+    let w = server.open_chat("m0").await;
     let (mut writer, _) = server.visitor(&w, None).await;
     // Three pages and a half of history.
     for n in 1..700 {
@@ -824,7 +820,7 @@ async fn a_socket_that_reads_nothing_for_the_stall_time_is_dropped() {
     })
     .await;
     let sue = server.add_operator("Sue Super", Role::Supervisor, 0).await;
-    let w = open_with_message(&server, "hello").await;
+    let w = server.open_chat("hello").await;
     let mut slow = stalled_operator_socket(&server, &sue).await;
     let (mut v, _) = server.visitor(&w, None).await;
     // 8 MB: more than the kernel buffers between the two ends hold (4 MB at most here).

@@ -4,14 +4,13 @@
 //! event that arrives live meanwhile.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode};
 use bytestring::ByteString;
 use chrono::Utc;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use tokio::sync::watch;
 
 use super::conversation::{
@@ -21,16 +20,15 @@ use super::outbox::{Counted, Outbox, Outlet};
 use super::replay;
 use super::router::{OperatorConnected, OperatorDisconnected, OperatorUpdated, Seen, SetPresence};
 use super::socket::{self, AdmissionGuard, SocketState, TextSession};
-use super::visitor_session::{SessionDeps, TOO_MANY_SOCKETS};
+use super::visitor_session::SessionDeps;
 use crate::auth::{hash_token, OperatorIdentity};
+use crate::config::{quota_per_second, Config};
 use crate::db::conversations::{self, Visibility};
 use crate::db::sessions;
 use crate::domain::{EventKind, Presence};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ConversationId, OperatorId, SessionId};
-use crate::protocol::{
-    decode, encode, OperatorFrame, OperatorOut, CLOSE_TOO_MANY_SOCKETS, CLOSE_UNAUTHORIZED,
-};
+use crate::protocol::{decode, encode, OperatorFrame, OperatorOut, CLOSE_UNAUTHORIZED};
 
 /// How many open conversations the `welcome` frame lists at most.
 const WELCOME_LIMIT: i64 = 500;
@@ -92,17 +90,13 @@ pub struct OperatorFrameLimits {
 }
 
 impl OperatorFrameLimits {
-    pub fn new(config: &crate::config::Config) -> Self {
-        let quota = |per_sec: u32, burst: u32| {
-            let per_sec = NonZeroU32::new(per_sec).unwrap_or(NonZeroU32::MIN);
-            Quota::per_second(per_sec).allow_burst(NonZeroU32::new(burst).unwrap_or(per_sec))
-        };
+    pub fn new(config: &Config) -> Self {
         OperatorFrameLimits {
-            frames: RateLimiter::keyed(quota(
+            frames: RateLimiter::keyed(quota_per_second(
                 config.operator_frames_per_sec,
                 config.operator_frames_burst,
             )),
-            messages: RateLimiter::keyed(quota(
+            messages: RateLimiter::keyed(quota_per_second(
                 config.operator_messages_per_sec,
                 config.operator_burst,
             )),
@@ -241,14 +235,6 @@ impl OperatorSession {
                         );
                     });
                 }
-                Err(e) if e.code_str() == TOO_MANY_SOCKETS => {
-                    socket::send_error::<Self>(ctx, &e, None);
-                    socket::close::<Self>(
-                        ctx,
-                        CloseCode::Other(CLOSE_TOO_MANY_SOCKETS),
-                        "too many sockets for this operator",
-                    );
-                }
                 Err(e) => {
                     act.phase = Phase::AwaitingHello;
                     socket::hello_failed::<Self>(ctx, &mut act.failed_hellos, &e);
@@ -288,7 +274,11 @@ impl OperatorSession {
                         | OperatorFrame::Note { client_id, .. } => Some(client_id.as_str()),
                         _ => None,
                     };
-                    return socket::send_error::<Self>(ctx, &AppError::RateLimited, client_id);
+                    return socket::send_error::<Self>(
+                        ctx,
+                        &AppError::rate_limited_soon(),
+                        client_id,
+                    );
                 }
                 (signed.identity.borrow().clone(), frame)
             }

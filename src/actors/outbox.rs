@@ -90,8 +90,7 @@ impl Outbox {
 }
 
 /// A frame for a session. Live frames are counted by the outbox until the session writes them;
-/// replays the client asked for are not (they are bounded by the conversation's history, and
-/// refusing one would only make the client ask for it again).
+/// control messages (a revocation, the `welcome` of a join) are not, and always get through.
 pub trait Counted {
     /// The size a live frame counts for; `None` for control messages, which are not counted.
     fn bytes(&self) -> Option<usize>;
@@ -119,23 +118,23 @@ impl<M: Message<Result = ()> + Send + Counted + 'static> Outlet<M> {
         Outlet { recipient, outbox }
     }
 
-    /// Pushes a live frame; false when the socket is gone or too slow (forget it then).
-    pub fn push(&self, mut msg: M) -> bool {
+    /// Pushes a live frame, unless the socket is gone or too slow (it is closing then, and its
+    /// client resumes by seq).
+    pub fn push(&self, mut msg: M) {
         if !self.recipient.connected() {
-            return false;
+            return;
         }
         if let Some(bytes) = msg.bytes() {
             if !self.outbox.admit(bytes) {
-                return false;
+                return;
             }
             msg.mark_live();
         }
         self.recipient.do_send(msg);
-        true
     }
 
-    /// Pushes a frame the client asked for (a replay), never refused for size.
-    pub fn push_replay(&self, msg: M) {
+    /// Pushes a control message, which is never refused (see `Counted`).
+    pub fn push_control(&self, msg: M) {
         self.recipient.do_send(msg);
     }
 

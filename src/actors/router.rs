@@ -20,7 +20,6 @@ use super::conversation::{Act, Action, PurgeIfEmpty, QueuePosition, Unassigned};
 use super::operator_session::OperatorPush;
 use super::outbox::Outlet;
 use super::registry::ConversationRegistry;
-use super::visitor_session::TOO_MANY_SOCKETS;
 use crate::auth::OperatorIdentity;
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -28,7 +27,7 @@ use crate::db::{conversations, groups, DbPool};
 use crate::domain::{ConversationStatus, Presence, Priority, RoutingStrategy};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ConversationId, GroupId, OperatorId, SessionId};
-use crate::protocol::{encode, ConversationSummary, OperatorOut};
+use crate::protocol::{encode, ConversationSummary, OperatorOut, TOO_MANY_SOCKETS};
 use crate::telemetry;
 
 /// How long to wait before retrying start-up loading or a failed assignment.
@@ -231,6 +230,15 @@ struct OperatorState {
     sessions: HashMap<SessionId, Connection>,
     last_seen: DateTime<Utc>,
     last_assigned: Option<DateTime<Utc>>,
+}
+
+impl OperatorState {
+    /// The operator as the Router routes them (`identity`, read on every routing decision) and
+    /// as their sessions act (`published`): always changed together, here.
+    fn set_identity(&mut self, identity: OperatorIdentity) {
+        self.identity = identity.clone();
+        self.published.send_replace(identity);
+    }
 }
 
 struct Connection {
@@ -779,7 +787,7 @@ impl Router {
         if let Some(op) = self.operators.get_mut(&operator) {
             op.sessions.retain(|_, conn| {
                 if tokens.covers(&conn.token_hash) {
-                    conn.outlet.push_replay(OperatorPush::Revoked { reason });
+                    conn.outlet.push_control(OperatorPush::Revoked { reason });
                     false
                 } else {
                     true
@@ -863,8 +871,7 @@ impl Handler<OperatorConnected> for Router {
             ));
         }
         // The token was just checked against the database: what it says is current.
-        entry.identity = msg.operator.clone();
-        entry.published.send_replace(msg.operator);
+        entry.set_identity(msg.operator);
         entry.last_seen = now;
         entry.sessions.insert(
             msg.session,
@@ -960,8 +967,7 @@ impl Handler<OperatorUpdated> for Router {
             }
         } else if let Some(op) = self.operators.get_mut(&id) {
             let seen_before = op.identity.view();
-            op.identity = msg.operator.clone();
-            op.published.send_replace(msg.operator);
+            op.set_identity(msg.operator);
             let seen_now = op.identity.view();
             if seen_now != seen_before {
                 let frame = encode(&OperatorOut::Operator {

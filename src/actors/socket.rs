@@ -14,7 +14,10 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::error::{AppError, AppResult};
-use crate::protocol::{error_frame, CLOSE_RESTART, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
+use crate::protocol::{
+    error_frame, CLOSE_RESTART, CLOSE_TOO_MANY_SOCKETS, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED,
+    TOO_MANY_SOCKETS,
+};
 use crate::telemetry;
 
 /// How often the server pings a socket.
@@ -46,10 +49,6 @@ impl Admission {
             admission: self.clone(),
             ip,
         })
-    }
-
-    pub fn count(&self, ip: IpAddr) -> usize {
-        self.open.lock().get(&ip).copied().unwrap_or(0)
     }
 }
 
@@ -144,9 +143,17 @@ pub fn stopped<S: TextSession>() {
     metrics::gauge!(telemetry::SOCKETS_OPEN, "kind" => S::KIND).decrement(1.0);
 }
 
-/// A refused `hello`: the error, and the socket closed after `MAX_FAILED_HELLOS` of them.
+/// A refused `hello`: the error, and the socket closed when its token or operator already has
+/// all the sockets allowed (4429), or after `MAX_FAILED_HELLOS` refused credentials (4401).
 pub fn hello_failed<S: TextSession>(ctx: &mut S::Context, failures: &mut u32, err: &AppError) {
     send_error::<S>(ctx, err, None);
+    if err.code_str() == TOO_MANY_SOCKETS {
+        return close::<S>(
+            ctx,
+            CloseCode::Other(CLOSE_TOO_MANY_SOCKETS),
+            "too many sockets open",
+        );
+    }
     // Only a refused credential counts: storage being briefly away is not the client's doing.
     if !matches!(
         err,

@@ -26,11 +26,9 @@ use crate::db::{sessions, DbPool};
 use crate::domain::EventKind;
 use crate::error::{AppError, AppResult};
 use crate::ids::{ContactId, ConversationId, SessionId};
-use crate::protocol::{decode, VisitorFrame, CLOSE_TOO_MANY_SOCKETS};
+use crate::protocol::{decode, VisitorFrame};
 
 const REBIND_RETRY: Duration = Duration::from_secs(1);
-/// The error code of a `Join` refused for the socket cap.
-pub const TOO_MANY_SOCKETS: &str = "too_many_sockets";
 
 /// What every session needs; cloned into each.
 #[derive(Clone)]
@@ -171,14 +169,6 @@ impl VisitorSession {
                     act.phase = Phase::Joined(bound);
                     act.admission = None;
                     act.joined(reply, ctx);
-                }
-                Err(e) if e.code_str() == TOO_MANY_SOCKETS => {
-                    socket::send_error::<Self>(ctx, &e, None);
-                    socket::close::<Self>(
-                        ctx,
-                        CloseCode::Other(CLOSE_TOO_MANY_SOCKETS),
-                        "too many sockets for this token",
-                    );
                 }
                 Err(e) => {
                     act.phase = Phase::AwaitingHello;

@@ -166,35 +166,38 @@ pub async fn open_for_routing(conn: &mut AsyncPgConnection) -> QueryResult<Vec<W
         .await
 }
 
-/// Deletes those of `ids` that are still waiting with nothing written (an unused widget
-/// session), their tokens with them, and contacts left with no conversation; the deleted ids.
-pub async fn delete_empty(
+/// Deletes the conversation if it still waits with nothing written (an unused widget session),
+/// its tokens with it, and its contact if that has no other conversation; whether it did.
+pub async fn delete_if_empty(
     conn: &mut AsyncPgConnection,
-    ids: &[ConversationId],
-) -> QueryResult<Vec<ConversationId>> {
+    id: ConversationId,
+) -> QueryResult<bool> {
     use diesel_async::AsyncConnection;
     conn.transaction(async |conn| {
-        let gone: Vec<(ConversationId, ContactId)> = diesel::delete(
+        let contact: Option<ContactId> = diesel::delete(
             conversations::table
-                .filter(conversations::id.eq_any(ids))
+                .filter(conversations::id.eq(id))
                 .filter(conversations::status.eq(ConversationStatus::Pending))
                 .filter(conversations::last_message_at.is_null())
                 .filter(conversations::last_seq.eq(0)),
         )
-        .returning((conversations::id, conversations::contact_id))
-        .get_results(conn)
-        .await?;
-        let contacts: Vec<ContactId> = gone.iter().map(|(_, c)| *c).collect();
+        .returning(conversations::contact_id)
+        .get_result(conn)
+        .await
+        .optional()?;
+        let Some(contact) = contact else {
+            return Ok(false);
+        };
         diesel::delete(
             contacts::table
-                .filter(contacts::id.eq_any(&contacts))
+                .filter(contacts::id.eq(contact))
                 .filter(diesel::dsl::not(diesel::dsl::exists(
                     conversations::table.filter(conversations::contact_id.eq(contacts::id)),
                 ))),
         )
         .execute(conn)
         .await?;
-        Ok(gone.into_iter().map(|(id, _)| id).collect())
+        Ok(true)
     })
     .await
 }

@@ -153,7 +153,7 @@ async fn commit_batch(pool: &DbPool, batch: Vec<Pending>) {
             continue;
         };
         metrics::counter!(telemetry::WRITE_FAILURES).increment(1);
-        if !refused_data(&e) {
+        if !crate::error::refused_data(&e) {
             // Nothing left in this batch can be written now; everyone retries.
             tracing::warn!(error = %e, jobs = jobs.len(), "event batch not committed");
             answer(&mut waiting, || Err(AppError::Unavailable));
@@ -178,30 +178,6 @@ async fn commit_batch(pool: &DbPool, batch: Vec<Pending>) {
 fn answer(waiting: &mut [Option<Done>], outcome: impl Fn() -> AppResult<()>) {
     for done in waiting.iter_mut().filter_map(Option::take) {
         let _ = done.send(outcome());
-    }
-}
-
-/// Whether splitting the batch can help: only when the data of some job was refused. Anything
-/// else (a lost connection, a shutdown, a cancelled query, too many connections) would fail
-/// every part as well, so the whole batch is answered `unavailable` at once.
-fn refused_data(err: &diesel::result::Error) -> bool {
-    use diesel::result::{DatabaseErrorKind as Kind, Error};
-    match err {
-        Error::DatabaseError(
-            Kind::UniqueViolation
-            | Kind::ForeignKeyViolation
-            | Kind::RestrictViolation
-            | Kind::ExclusionViolation
-            | Kind::NotNullViolation
-            | Kind::CheckViolation,
-            _,
-        )
-        | Error::SerializationError(_)
-        | Error::QueryBuilderError(_) => true,
-        Error::DatabaseError(Kind::Unknown, info) => {
-            crate::error::is_data_exception(info.message())
-        }
-        _ => false,
     }
 }
 

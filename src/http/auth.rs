@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::json::Json;
-use super::throttle::{self, rate_limited};
+use super::throttle;
 use super::{client_ip, AppState};
 use crate::actors::router::{Revoked, RevokedTokens};
 use crate::auth::{hash_token, new_token, verify_password, OperatorIdentity};
@@ -138,8 +138,8 @@ pub struct AuthOperator {
 }
 
 impl FromRequest for AuthOperator {
-    type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = actix_web::Result<Self>>>>;
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let credentials = credentials(req);
@@ -154,19 +154,17 @@ impl FromRequest for AuthOperator {
                      pages (Origin or Sec-Fetch-Site); other clients send the token as a \
                      Bearer header"
                         .into(),
-                )
-                .into());
+                ));
             }
             let state = state.ok_or(AppError::Internal)?;
             let token_hash = hash_token(&token);
-            let mut conn = state.pool.get().await.map_err(AppError::from)?;
+            let mut conn = state.pool.get().await?;
             let row = sessions::operator_by_token(&mut conn, &token_hash, Utc::now())
-                .await
-                .map_err(AppError::from)?
+                .await?
                 .ok_or_else(|| AppError::Unauthorized("invalid or expired token".into()))?;
             drop(conn);
             // Counted once the token is known good: unknown tokens add no keys to the map.
-            throttle::check(&state.api_limiter, &token_hash).map_err(rate_limited)?;
+            throttle::check(&state.api_limiter, &token_hash)?;
             Ok(AuthOperator {
                 operator: OperatorIdentity::from(&row),
                 token_hash,
@@ -224,36 +222,37 @@ pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: Json<LoginRequest>,
-) -> actix_web::Result<HttpResponse> {
-    throttle::check(&state.login_limiter, &client_ip(&req)).map_err(rate_limited)?;
+) -> AppResult<HttpResponse> {
+    throttle::check(&state.login_limiter, &client_ip(&req))?;
     let email = body.email.trim().to_lowercase();
     // No operator can have such an email, so refusing it tells nothing; it keeps what the
     // backoff remembers per email small, and a NUL away from the database.
     crate::validate::text("email", &email)?;
     if email.len() > MAX_EMAIL_BYTES {
-        return Err(AppError::invalid("email", "a valid email address is required").into());
+        return Err(AppError::invalid(
+            "email",
+            "a valid email address is required",
+        ));
     }
     let backoff_key = URL_SAFE_NO_PAD.encode(hash_token(&email));
-    let mut conn = state.pool.get().await.map_err(AppError::from)?;
-    let row = operators::find_by_email(&mut conn, &email)
-        .await
-        .map_err(AppError::from)?;
+    let mut conn = state.pool.get().await?;
+    let row = operators::find_by_email(&mut conn, &email).await?;
     // Charged after the lookup, so that an outage does not count against the account; and for
     // unknown emails too, so that the 429 tells nothing about which exist.
     state
         .login_backoff
         .charge(backoff_key.clone(), state.clock.now())
-        .map_err(rate_limited)?;
+        .map_err(AppError::RateLimited)?;
     let password = body.password.clone();
     let stored = row.as_ref().map(|r| r.password_hash.clone());
     let valid = web::block(move || verify_password(&password, hash_to_check(stored.as_deref())))
         .await
         .map_err(|_| AppError::Internal)?;
     let Some(row) = row.filter(|_| valid) else {
-        return Err(AppError::Unauthorized("wrong email or password".into()).into());
+        return Err(AppError::Unauthorized("wrong email or password".into()));
     };
     state.login_backoff.clear(&backoff_key);
-    Ok(open_session(&state, &mut conn, &row).await?)
+    open_session(&state, &mut conn, &row).await
 }
 
 /// The hash a login verifies the password against: the operator's, or for an unknown email

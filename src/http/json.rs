@@ -51,7 +51,7 @@ fn shape_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
     let path = err.path().to_string();
     let message = err.into_inner().to_string();
     // A missing field is reported at the object that lacks it; name the field itself.
-    let field = match (path.as_str(), super::missing_field(&message)) {
+    let field = match (path.as_str(), missing_field(&message)) {
         (".", missing) => missing,
         (parent, Some(missing)) => Some(format!("{parent}.{missing}")),
         (at, None) => Some(at.to_owned()),
@@ -61,6 +61,12 @@ fn shape_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
         None => format!("invalid request body: {message}"),
     };
     AppError::InvalidRequest { message, field }
+}
+
+/// serde names a missing field as "missing field `x`".
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.split("missing field `").nth(1)?;
+    rest.split('`').next().map(str::to_owned)
 }
 
 #[cfg(test)]

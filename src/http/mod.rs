@@ -18,20 +18,19 @@ pub mod widget;
 pub mod ws;
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use actix::Addr;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, HttpRequest, HttpResponse};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use tokio::sync::watch;
 
 use crate::actors::registry::ConversationRegistry;
 use crate::actors::router::Router;
 use crate::actors::visitor_session::SessionDeps;
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{quota_per_minute, quota_per_second, Config};
 use crate::db::DbPool;
 use crate::error::AppError;
 use crate::ids::OperatorId;
@@ -75,14 +74,13 @@ impl AppState {
         trusted_proxies: TrustedProxies,
         clock: SharedClock,
     ) -> Self {
-        let at_least_one = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        let per_minute = |n: u32| Quota::per_minute(at_least_one(n));
-        let api = Quota::per_second(at_least_one(config.api_requests_per_sec))
-            .allow_burst(at_least_one(config.api_burst));
         AppState {
-            session_limiter: RateLimiter::keyed(per_minute(config.sessions_per_ip_per_min)),
-            login_limiter: RateLimiter::keyed(per_minute(config.logins_per_ip_per_min)),
-            api_limiter: RateLimiter::keyed(api),
+            session_limiter: RateLimiter::keyed(quota_per_minute(config.sessions_per_ip_per_min)),
+            login_limiter: RateLimiter::keyed(quota_per_minute(config.logins_per_ip_per_min)),
+            api_limiter: RateLimiter::keyed(quota_per_second(
+                config.api_requests_per_sec,
+                config.api_burst,
+            )),
             login_backoff: Backoff::new(LOGIN_POLICY),
             password_backoff: Backoff::new(PASSWORD_CHECK_POLICY),
             trusted_proxies,
@@ -220,25 +218,11 @@ fn json_error(err: JsonPayloadError) -> AppError {
         JsonPayloadError::ContentType => {
             AppError::Malformed("expected Content-Type: application/json".into())
         }
-        // Well-formed JSON of the wrong shape is a validation error. serde_json's message
-        // names only a missing field; bodies read with `json::Json` (a `Value` first) never
-        // get here and name the field of any shape error.
-        JsonPayloadError::Deserialize(e) if e.is_data() => {
-            let field = missing_field(&e.to_string());
-            AppError::InvalidRequest {
-                message: format!("invalid request body: {e}"),
-                field,
-            }
-        }
+        // Bodies are read as a `Value` first (`json::Json`), so only syntax fails here; a body
+        // of the wrong shape is refused by `json::Json`, naming the field.
         JsonPayloadError::Deserialize(e) => AppError::Malformed(format!("malformed JSON: {e}")),
         other => AppError::Malformed(format!("unreadable body: {other}")),
     }
-}
-
-/// serde names a missing field as "missing field `x`"; surface it as the error's field.
-fn missing_field(message: &str) -> Option<String> {
-    let rest = message.split("missing field `").nth(1)?;
-    rest.split('`').next().map(str::to_owned)
 }
 
 fn path_error(_err: PathError) -> AppError {

@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AuthOperator;
 use super::json::Json;
-use super::throttle::rate_limited;
 use super::AppState;
 use crate::actors::router::{OperatorUpdated, Presences, Revoked, RevokedTokens, SetPresence};
 use crate::auth::{
@@ -519,7 +518,7 @@ pub async fn password(
     auth: AuthOperator,
     path: web::Path<OperatorId>,
     body: Json<PasswordChange>,
-) -> actix_web::Result<HttpResponse> {
+) -> AppResult<HttpResponse> {
     let own = *path == auth.operator.id;
     if !own {
         auth.require(Role::Admin)?;
@@ -529,26 +528,26 @@ pub async fn password(
         return Err(AppError::invalid(
             "new_password",
             format!("at least {MIN_PASSWORD_CHARS} characters"),
-        )
-        .into());
+        ));
     }
-    let mut conn = state.pool.get().await.map_err(AppError::from)?;
+    let mut conn = state.pool.get().await?;
     let row = find(&mut conn, *path).await?;
     if own {
         // A stolen session must not be a way to guess the password at leisure.
         state
             .password_backoff
             .charge(row.id, state.clock.now())
-            .map_err(rate_limited)?;
+            .map_err(AppError::RateLimited)?;
         let current = body.current_password.clone().unwrap_or_default();
         let hash = row.password_hash.clone();
         let valid = web::block(move || verify_password(&current, &hash))
             .await
             .map_err(|_| AppError::Internal)?;
         if !valid {
-            return Err(
-                AppError::invalid("current_password", "the current password is wrong").into(),
-            );
+            return Err(AppError::invalid(
+                "current_password",
+                "the current password is wrong",
+            ));
         }
         state.password_backoff.clear(&row.id);
     }
@@ -572,10 +571,8 @@ pub async fn password(
     )
     .await?;
     let keep = own.then_some(auth.token_hash.as_slice());
-    let mut conn = state.pool.get().await.map_err(AppError::from)?;
-    sessions::revoke_all(&mut conn, *path, keep, Utc::now())
-        .await
-        .map_err(AppError::from)?;
+    let mut conn = state.pool.get().await?;
+    sessions::revoke_all(&mut conn, *path, keep, Utc::now()).await?;
     let tokens = match keep {
         Some(own) => RevokedTokens::AllBut(own.to_vec()),
         None => RevokedTokens::All,

@@ -1,19 +1,17 @@
 //! Throttling beyond governor's per-key quotas: a backoff on failed password checks per
-//! account (an email, an operator), the 429 answer with a true `Retry-After`, and pruning of
+//! account (an email, an operator), quota checks that say how long to wait, and pruning of
 //! the limiters' maps so that clients who went quiet are forgotten.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
 
-use actix_web::http::header::{HeaderValue, RETRY_AFTER};
-use actix_web::ResponseError;
 use chrono::{DateTime, Utc};
 use governor::clock::Clock;
 use governor::DefaultKeyedRateLimiter;
 use parking_lot::Mutex;
 
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 
 /// How a backoff grows.
 #[derive(Debug, Clone, Copy)]
@@ -101,10 +99,12 @@ impl<K: Eq + Hash> Backoff<K> {
             .retain(|_, e| e.blocked_until > now || now - e.last_failure <= forget_after);
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.lock().len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -126,30 +126,12 @@ impl<K: Eq + Hash> Backoff<K> {
     }
 }
 
-/// 429 `rate_limited` whose `Retry-After` is the whole seconds until a retry can succeed
-/// (at least 1).
-pub fn rate_limited(wait: Duration) -> actix_web::Error {
-    let mut response = AppError::RateLimited.error_response();
-    let secs = retry_after_secs(wait);
-    response
-        .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(secs));
-    actix_web::error::InternalError::from_response(AppError::RateLimited, response).into()
-}
-
-pub fn retry_after_secs(wait: Duration) -> u64 {
-    let whole = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    whole.max(1)
-}
-
-/// Takes one request from `key`'s quota; when it is spent, how long until it allows one.
-pub fn check<K: Clone + Eq + Hash>(
-    limiter: &DefaultKeyedRateLimiter<K>,
-    key: &K,
-) -> Result<(), Duration> {
+/// Takes one request from `key`'s quota; when it is spent, `rate_limited` with the wait until
+/// it allows one.
+pub fn check<K: Clone + Eq + Hash>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> AppResult<()> {
     limiter
         .check_key(key)
-        .map_err(|refused| refused.wait_time_from(limiter.clock().now()))
+        .map_err(|refused| AppError::RateLimited(refused.wait_time_from(limiter.clock().now())))
 }
 
 /// Drops the state of keys whose quota is full again (they would be admitted exactly as an
@@ -243,18 +225,23 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        assert_eq!(retry_after_secs(Duration::ZERO), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(10)), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
-        assert_eq!(retry_after_secs(Duration::from_secs(900)), 900);
-    }
-
-    #[test]
-    fn a_rate_limited_answer_carries_its_wait() {
-        let response = rate_limited(Duration::from_millis(2500)).error_response();
+    fn a_spent_quota_answers_429_with_its_wait() {
+        use actix_web::ResponseError;
+        let limiter: DefaultKeyedRateLimiter<u32> =
+            RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(1).unwrap()));
+        assert!(check(&limiter, &7).is_ok());
+        let refused = check(&limiter, &7).unwrap_err();
+        let response = refused.error_response();
         assert_eq!(response.status(), 429);
-        assert_eq!(response.headers().get(RETRY_AFTER).unwrap(), "3");
+        let secs: u64 = response
+            .headers()
+            .get("Retry-After")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((59..=60).contains(&secs), "{secs}");
     }
 
     #[test]

@@ -129,7 +129,7 @@ impl NewWidgetSession {
         (status = 400, description = "Malformed body", body = ApiError),
         (status = 413, description = "`too_long`: the body is over `max_body_bytes`", body = ApiError),
         (status = 422, description = "`invalid_request` naming `name`, `group` (also an unknown group), `language`, `message`, `metadata` or `contact_token` (unknown or expired); `too_long` for a `message` over `max_text_chars`", body = ApiError),
-        (status = 429, description = "`rate_limited`: too many sessions from this address (`sessions_per_ip_per_min`); `Retry-After: 1`", body = ApiError),
+        (status = 429, description = "`rate_limited`: too many sessions from this address (`sessions_per_ip_per_min`); `Retry-After` gives the seconds to wait", body = ApiError),
         (status = 503, description = "Storage unavailable; retry", body = ApiError),
     )
 )]
@@ -138,9 +138,7 @@ pub async fn create_session(
     state: web::Data<AppState>,
     body: Json<NewWidgetSession>,
 ) -> AppResult<HttpResponse> {
-    if state.session_limiter.check_key(&client_ip(&req)).is_err() {
-        return Err(AppError::RateLimited);
-    }
+    super::throttle::check(&state.session_limiter, &client_ip(&req))?;
     let body = body.into_inner();
     body.validate(state.config.max_text_chars)?;
     let opened = conversation::open(

@@ -42,7 +42,7 @@ fn admit(req: &HttpRequest, state: &AppState) -> AppResult<AdmissionGuard> {
     state
         .admission
         .enter(ip, state.config.unauthenticated_sockets_per_ip.max(1))
-        .ok_or(AppError::RateLimited)
+        .ok_or_else(AppError::rate_limited_soon)
 }
 
 fn upgrade_error(e: actix_web::Error) -> AppError {

@@ -10,7 +10,6 @@ mod state;
 mod typing;
 
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, RateLimiter};
 use tokio::sync::watch;
 
 use super::operator_session::OperatorPush;
@@ -27,7 +26,7 @@ use super::registry::ConversationRegistry;
 use super::router::{ConversationChanged, Publish, QueryPosition, Router, Routing};
 use super::visitor_session::VisitorPush;
 use crate::auth::OperatorIdentity;
-use crate::config::Config;
+use crate::config::{quota_per_second, Config};
 use crate::db::event_writer::{EventWriter, TagChange, WriteJob};
 use crate::db::events::EventRow;
 use crate::db::DbPool;
@@ -240,16 +239,16 @@ impl Conversation {
         deps: ConversationDeps,
         registry: Weak<ConversationRegistry>,
     ) -> Self {
-        let per_sec =
-            NonZeroU32::new(deps.config.visitor_messages_per_sec).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(deps.config.visitor_burst).unwrap_or(per_sec);
         Conversation {
             id,
             generation,
             registry,
             state: None,
             visitors: HashMap::new(),
-            visitor_limiter: RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst)),
+            visitor_limiter: RateLimiter::direct(quota_per_second(
+                deps.config.visitor_messages_per_sec,
+                deps.config.visitor_burst,
+            )),
             typing_in: TypingGate::default(),
             typing_out: TypingGate::default(),
             deleted_tags: HashSet::new(),
@@ -449,8 +448,7 @@ impl Actor for Conversation {
         let idle = self.deps.config.conversation_idle();
         let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
         ctx.run_interval(tick, move |act, ctx| {
-            act.visitors.retain(|_, outlet| outlet.alive());
-            if act.visitors.is_empty() && act.last_activity.elapsed() >= idle {
+            if act.is_idle() {
                 // Through the mailbox, behind whatever already waits there: a read mark or a
                 // message queued just before the visitor left is handled, not dropped.
                 ctx.address().do_send(StopIfIdle);
@@ -483,7 +481,7 @@ impl Handler<Join> for Conversation {
             let cap = act.deps.config.sockets_per_widget_token.max(1);
             if act.visitors.len() >= cap && !act.visitors.contains_key(&msg.session) {
                 return Box::pin(fut::ready(Err(AppError::conflict(
-                    super::visitor_session::TOO_MANY_SOCKETS,
+                    crate::protocol::TOO_MANY_SOCKETS,
                     format!("this conversation already has {cap} sockets open"),
                 ))));
             }
@@ -499,7 +497,7 @@ impl Handler<Join> for Conversation {
                     last_seq,
                     support_name: &act.deps.config.support_name,
                 });
-                msg.recipient.push_replay(VisitorPush::new(welcome, None));
+                msg.recipient.push_control(VisitorPush::new(welcome, None));
             }
             act.visitors.insert(msg.session, msg.recipient);
             if status == ConversationStatus::Pending {
@@ -542,7 +540,7 @@ impl Handler<PostMessage> for Conversation {
             // Per conversation, not per socket: more sockets do not buy a faster rate. A retry
             // of a stored message (answered above) costs nothing.
             if matches!(msg.by, By::Visitor(_)) && act.visitor_limiter.check().is_err() {
-                return Box::pin(fut::ready(Err(AppError::RateLimited)));
+                return Box::pin(fut::ready(Err(AppError::rate_limited_soon())));
             }
             let ack = plan.ack.as_ref().map(|(ack, _)| ack.clone());
             Box::pin(
@@ -579,18 +577,17 @@ impl Handler<Typing> for Conversation {
             return;
         };
         // Nobody is shown a chat the customer has not written in yet, its typing included.
-        let dormant = state.snap.status == ConversationStatus::Pending
-            && state.snap.last_message_at.is_none();
         let direction = match &msg.by {
-            By::Visitor(contact) if *contact == state.contact && !dormant => Author::Visitor,
+            By::Visitor(contact) if *contact == state.contact && !state.is_dormant() => {
+                Author::Visitor
+            }
             By::Operator(op) if state.may_act(op) => Author::Operator,
             _ => return,
         };
-        let gate = match direction {
-            Author::Visitor => &mut self.typing_in,
-            _ => &mut self.typing_out,
-        };
-        match gate.offer(msg.active, Instant::now()) {
+        match self
+            .typing_gate(direction)
+            .offer(msg.active, Instant::now())
+        {
             typing::Decision::Send => self.forward_typing(direction, msg.active),
             typing::Decision::Hold(after) => {
                 ctx.notify_later(FlushTyping(direction), after);
@@ -609,17 +606,22 @@ impl Handler<FlushTyping> for Conversation {
     type Result = ();
 
     fn handle(&mut self, msg: FlushTyping, _ctx: &mut Context<Self>) {
-        let gate = match msg.0 {
-            Author::Visitor => &mut self.typing_in,
-            _ => &mut self.typing_out,
-        };
-        if let Some(active) = gate.flush(Instant::now()) {
+        if let Some(active) = self.typing_gate(msg.0).flush(Instant::now()) {
             self.forward_typing(msg.0, active);
         }
     }
 }
 
 impl Conversation {
+    /// The customer's typing goes to operators through one gate, operators' to the customer
+    /// through the other.
+    fn typing_gate(&mut self, author: Author) -> &mut TypingGate {
+        match author {
+            Author::Visitor => &mut self.typing_in,
+            _ => &mut self.typing_out,
+        }
+    }
+
     fn forward_typing(&mut self, author: Author, active: bool) {
         if author == Author::Operator {
             self.push_visitors(encode(&VisitorOut::Typing { author, active }), None);
@@ -811,23 +813,17 @@ impl Handler<PurgeIfEmpty> for Conversation {
 
     fn handle(&mut self, _msg: PurgeIfEmpty, ctx: &mut Context<Self>) -> Self::Result {
         AtomicResponse::new(self.with_state(ctx, |act, _ctx| {
-            act.visitors.retain(|_, outlet| outlet.alive());
-            let unused = act.state.as_ref().is_some_and(|s| {
-                s.snap.status == ConversationStatus::Pending
-                    && s.snap.last_message_at.is_none()
-                    && s.snap.last_seq == 0
-            });
-            if !unused || !act.visitors.is_empty() {
+            let unused = act
+                .state
+                .as_ref()
+                .is_some_and(|s| s.is_dormant() && s.snap.last_seq == 0);
+            if !unused || act.has_visitors() {
                 return Box::pin(fut::ready(Ok(false)));
             }
             let (pool, id) = (act.deps.pool.clone(), act.id);
             let delete = async move {
                 let mut conn = pool.get().await?;
-                Ok::<_, AppError>(
-                    !crate::db::conversations::delete_empty(&mut conn, &[id])
-                        .await?
-                        .is_empty(),
-                )
+                Ok::<_, AppError>(crate::db::conversations::delete_if_empty(&mut conn, id).await?)
             };
             Box::pin(fut::wrap_future::<_, Self>(delete).map(|result, act, ctx| {
                 if matches!(result, Ok(true)) {
@@ -901,9 +897,7 @@ impl Handler<StopIfIdle> for Conversation {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, _msg: StopIfIdle, _ctx: &mut Context<Self>) -> Self::Result {
-        self.visitors.retain(|_, outlet| outlet.alive());
-        let idle = self.deps.config.conversation_idle();
-        if !self.visitors.is_empty() || self.last_activity.elapsed() < idle {
+        if !self.is_idle() {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
         self.flush_and_stop()
@@ -919,6 +913,17 @@ impl Handler<Flush> for Conversation {
 }
 
 impl Conversation {
+    /// Whether a visitor socket is still open on this conversation (closed ones are forgotten).
+    fn has_visitors(&mut self) -> bool {
+        self.visitors.retain(|_, outlet| outlet.alive());
+        !self.visitors.is_empty()
+    }
+
+    /// No visitor socket and nothing done for `conversation_idle_secs`: time to stop.
+    fn is_idle(&mut self) -> bool {
+        !self.has_visitors() && self.last_activity.elapsed() >= self.deps.config.conversation_idle()
+    }
+
     fn flush_and_stop(&mut self) -> AtomicResponse<Self, ()> {
         let dirty = self.unsaved_snapshot();
         let writer = self.deps.writer.clone();

@@ -41,6 +41,10 @@ pub(super) struct State {
 }
 
 impl State {
+    pub(super) fn is_dormant(&self) -> bool {
+        self.snap.status.is_dormant(self.snap.last_message_at)
+    }
+
     pub(super) fn summary(&self) -> ConversationSummary {
         ConversationSummary {
             id: self.snap.id,
