@@ -11,6 +11,15 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+/// Read from the environment without the `SWITCHBOARD_` prefix too, as deployments name them.
+const RAW_ENV: [&str; 5] = [
+    "DATABASE_URL",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "TELEGRAM_SUPPORT_CHAT_ID",
+    "TELEGRAM_API_URL",
+];
+
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/switchboard";
 
 /// How operators are named to customers.
@@ -100,6 +109,35 @@ pub struct Config {
     /// Operator API requests one token may make per second, after a burst of `api_burst`.
     pub api_requests_per_sec: u32,
     pub api_burst: u32,
+    /// The Telegram bot's token; without one the Telegram channel is off. Never printed.
+    #[serde(skip_serializing)]
+    pub telegram_bot_token: Option<SecretString>,
+    /// Telegram sends it in `X-Telegram-Bot-Api-Secret-Token` with every webhook call.
+    #[serde(skip_serializing)]
+    pub telegram_webhook_secret: Option<SecretString>,
+    /// The support group operators answer from.
+    pub telegram_support_chat_id: Option<i64>,
+    /// The Bot API's base URL (tests point it at a local fake).
+    pub telegram_api_url: String,
+    /// The server's public HTTPS address, from which the webhook URL is made.
+    pub public_url: Option<String>,
+    /// Standard base64 of 32 random bytes: encrypts channel identities and stored updates.
+    #[serde(skip_serializing)]
+    pub identity_key: Option<SecretString>,
+    /// Channels whose customer messages are posted to the support group (comma-separated).
+    pub telegram_relay_channels: String,
+    /// New tickets a Telegram user may open per day, and messages they may send per hour.
+    pub telegram_tickets_per_day: u32,
+    pub telegram_messages_per_hour: u32,
+    /// How long handled update ids are remembered to drop re-sent updates.
+    pub telegram_dedupe_hours: i64,
+    /// Telegram's pace: calls per second in all, and the gap between two messages to one
+    /// customer's chat and into the support group (about 20 a minute).
+    pub telegram_calls_per_sec: u32,
+    pub telegram_chat_interval_ms: u64,
+    pub telegram_group_interval_ms: u64,
+    /// Take updates by long polling instead of the webhook (`serve --telegram-polling`).
+    pub telegram_polling: bool,
 }
 
 impl Default for Config {
@@ -149,6 +187,20 @@ impl Default for Config {
             forwarded_header: "x-forwarded-for".to_owned(),
             api_requests_per_sec: 20,
             api_burst: 100,
+            telegram_bot_token: None,
+            telegram_webhook_secret: None,
+            telegram_support_chat_id: None,
+            telegram_api_url: "https://api.telegram.org".to_owned(),
+            public_url: None,
+            identity_key: None,
+            telegram_relay_channels: "web,telegram".to_owned(),
+            telegram_tickets_per_day: 5,
+            telegram_messages_per_hour: 50,
+            telegram_dedupe_hours: 48,
+            telegram_calls_per_sec: 30,
+            telegram_chat_interval_ms: 1000,
+            telegram_group_interval_ms: 3000,
+            telegram_polling: false,
         }
     }
 }
@@ -173,7 +225,7 @@ impl Config {
         }
         figment = figment
             .merge(Env::prefixed("SWITCHBOARD_").ignore(&["config"]))
-            .merge(Env::raw().only(&["DATABASE_URL"]));
+            .merge(Env::raw().only(&RAW_ENV));
         figment.extract().map_err(Box::new)
     }
 
@@ -211,6 +263,22 @@ impl Config {
 
     pub fn socket_stall(&self) -> Duration {
         Duration::from_secs(self.socket_stall_secs.max(1))
+    }
+
+    pub fn telegram_token(&self) -> Option<&str> {
+        self.telegram_bot_token
+            .as_ref()
+            .map(|s| s.expose_secret().trim())
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Whether customer messages of `channel` are posted to the support group.
+    pub fn relays(&self, channel: crate::domain::Channel) -> bool {
+        self.telegram_token().is_some()
+            && self
+                .telegram_relay_channels
+                .split(',')
+                .any(|c| c.trim().eq_ignore_ascii_case(channel.as_str()))
     }
 
     pub fn db_timeout(&self) -> Duration {

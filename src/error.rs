@@ -55,6 +55,9 @@ pub enum AppError {
     RateLimited(std::time::Duration),
     #[error("this conversation is closed")]
     ConversationClosed,
+    /// The customer is blocked: nothing they send is stored.
+    #[error("messages from you are not accepted at the moment")]
+    Blocked,
     /// A state that forbids the action (closing a closed conversation, taking a taken one).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -99,6 +102,7 @@ impl AppError {
             AppError::TooLong(_) | AppError::PayloadTooLarge(_) => ErrorCode::TooLong,
             AppError::RateLimited(_) => ErrorCode::RateLimited,
             AppError::ConversationClosed => ErrorCode::ConversationClosed,
+            AppError::Blocked => ErrorCode::Blocked,
             AppError::Conflict { .. } => ErrorCode::Conflict,
             AppError::Unavailable => ErrorCode::Unavailable,
             AppError::Internal => ErrorCode::Internal,
@@ -167,7 +171,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Forbidden(_) | AppError::Blocked => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::InvalidFrame(_) | AppError::Malformed(_) => StatusCode::BAD_REQUEST,
             AppError::InvalidRequest { .. } | AppError::TooLong(_) => {

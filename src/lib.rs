@@ -14,6 +14,7 @@ pub mod http;
 pub mod ids;
 pub mod protocol;
 pub mod server;
+pub mod telegram;
 pub mod telemetry;
 pub mod ticket;
 pub mod validate;

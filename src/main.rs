@@ -9,6 +9,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use switchboard::auth::{create_operator, OperatorInput};
 use switchboard::config::Config;
 use switchboard::domain::Role;
+use switchboard::telegram::webhook;
 use switchboard::{db, server};
 
 #[derive(Parser)]
@@ -28,7 +29,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Create the database if needed, migrate it, and serve HTTP and WebSocket.
-    Serve,
+    Serve {
+        /// Take Telegram updates by long polling (development) instead of the webhook.
+        #[arg(long)]
+        telegram_polling: bool,
+    },
     /// Create the database if needed and apply pending migrations.
     Migrate,
     /// Manage operators.
@@ -36,6 +41,30 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// The Telegram bot.
+    Telegram {
+        #[command(subcommand)]
+        command: TelegramCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TelegramCommand {
+    /// The bot's webhook at Telegram.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Point Telegram at SWITCHBOARD_PUBLIC_URL/telegram/webhook with the secret token.
+    Set,
+    /// What Telegram knows of the webhook (URL, pending updates, last error).
+    Info,
+    /// Remove the webhook (for long polling).
+    Delete,
 }
 
 #[derive(Subcommand)]
@@ -102,7 +131,25 @@ fn main() -> ExitCode {
     let system = actix_rt::System::new();
     let result: Result<(), String> = system.block_on(async move {
         match cli.command {
-            Command::Serve => server::run(config).await.map_err(|e| e.to_string()),
+            Command::Serve { telegram_polling } => {
+                let config = Config {
+                    telegram_polling: telegram_polling || config.telegram_polling,
+                    ..config
+                };
+                server::run(config).await.map_err(|e| e.to_string())
+            }
+            Command::Telegram {
+                command: TelegramCommand::Webhook { command },
+            } => {
+                let action = match command {
+                    WebhookCommand::Set => webhook::Action::Set,
+                    WebhookCommand::Info => webhook::Action::Info,
+                    WebhookCommand::Delete => webhook::Action::Delete,
+                };
+                let report = webhook::run(&config, action).await?;
+                println!("{report}");
+                Ok(())
+            }
             Command::Migrate => {
                 let url = config.database_url();
                 db::ensure_database(url).await.map_err(|e| e.to_string())?;

@@ -20,7 +20,9 @@ use crate::config::Config;
 use crate::db::{self, event_writer::EventWriter, DbPool};
 use crate::http::client_ip::TrustedProxies;
 use crate::http::{self, AppState};
+use crate::telegram::{IdentityKey, Intake, Telegram, TelegramGateway};
 use crate::telemetry;
+use secrecy::ExposeSecret;
 
 /// How long sockets get to close after being told to reconnect.
 const SOCKET_CLOSE_GRACE: Duration = Duration::from_millis(200);
@@ -89,6 +91,8 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     let router_thread = Arbiter::new();
     let (registry_tx, registry_rx) = tokio::sync::oneshot::channel();
     let (router_pool, router_config, state_clock) = (pool.clone(), config.clone(), clock.clone());
+    let telegram_outbox = Arc::new(tokio::sync::Notify::new());
+    let outbox_signal = telegram_outbox.clone();
     // The registry needs the router's address and the router needs the registry: both are
     // made on the router's thread, and the registry is handed back here.
     let router = Router::start_in_arbiter(&router_thread.handle(), move |ctx| {
@@ -97,6 +101,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
             writer,
             router: ctx.address(),
             config: router_config.clone(),
+            telegram_outbox: outbox_signal,
         };
         let registry = ConversationRegistry::new(deps, handles);
         let mut router = Router::new(router_pool, &router_config, clock);
@@ -108,8 +113,10 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     arbiters.push(router_thread);
     arbiters.push(writer_thread);
 
+    let intake = start_telegram(&config, &registry, &mut arbiters)?;
+
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let state = web::Data::new(AppState::new(
+    let mut app_state = AppState::new(
         config.clone(),
         pool.clone(),
         router.clone(),
@@ -117,7 +124,9 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         shutdown_rx,
         trusted_proxies,
         state_clock,
-    ));
+    );
+    app_state.telegram = intake;
+    let state = web::Data::new(app_state);
     actix_rt::spawn(prune_limits(state.clone()));
     let max_body = config.max_body_bytes;
     let stall = config.socket_stall();
@@ -173,6 +182,57 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         shutdown,
         arbiters,
     })
+}
+
+/// The Telegram channel, when a bot token is configured: the gateway on a thread of its own
+/// (and long polling, if asked for). Refuses to start with a token but no identity key.
+fn start_telegram(
+    config: &Arc<Config>,
+    registry: &Arc<ConversationRegistry>,
+    arbiters: &mut Vec<Arbiter>,
+) -> Result<Option<Intake>, StartError> {
+    let Some(token) = config.telegram_token() else {
+        tracing::info!("Telegram channel off (no TELEGRAM_BOT_TOKEN)");
+        return Ok(None);
+    };
+    let key = config
+        .identity_key
+        .as_ref()
+        .map(|k| k.expose_secret().to_owned())
+        .filter(|k| !k.trim().is_empty())
+        .ok_or_else(|| {
+            StartError::Setting(
+                "TELEGRAM_BOT_TOKEN is set but SWITCHBOARD_IDENTITY_KEY is not: it encrypts                  customers' Telegram ids; set it to standard base64 of 32 random bytes                  (`openssl rand -base64 32`) and keep it safe"
+                    .into(),
+            )
+        })?;
+    let key = IdentityKey::from_base64(&key).map_err(|e| StartError::Setting(e.to_string()))?;
+    let secret = config
+        .telegram_webhook_secret
+        .as_ref()
+        .map(|s| s.expose_secret().to_owned());
+    if let Some(secret) = &secret {
+        crate::telegram::validate_secret(secret).map_err(StartError::Setting)?;
+    } else if !config.telegram_polling {
+        tracing::warn!("no TELEGRAM_WEBHOOK_SECRET: the webhook refuses every call");
+    }
+    let inbox_ready = Arc::new(tokio::sync::Notify::new());
+    let tg = Telegram::new(token, key.clone(), registry.clone(), inbox_ready.clone())
+        .map_err(StartError::Setting)?;
+    let tg = Arc::new(tg);
+    let thread = Arbiter::new();
+    let gateway_tg = tg.clone();
+    TelegramGateway::start_in_arbiter(&thread.handle(), move |_| TelegramGateway::new(gateway_tg));
+    if config.telegram_polling {
+        thread.spawn(crate::telegram::polling::run(tg, inbox_ready.clone()));
+    }
+    arbiters.push(thread);
+    tracing::info!(polling = config.telegram_polling, "Telegram channel on");
+    Ok(Some(Intake {
+        key,
+        secret,
+        ready: inbox_ready,
+    }))
 }
 
 /// Every minute until shutdown, rate limiters forget the clients that went quiet.

@@ -17,6 +17,8 @@ pub const DB_POOL_AVAILABLE: &str = "switchboard_db_pool_available";
 pub const DB_POOL_WAITING: &str = "switchboard_db_pool_waiting";
 pub const CONVERSATIONS_LIVE: &str = "switchboard_conversation_actors";
 pub const SLOW_SOCKETS_CLOSED: &str = "switchboard_slow_sockets_closed_total";
+pub const TELEGRAM_UPDATES: &str = "switchboard_telegram_updates_total";
+pub const TELEGRAM_SENT: &str = "switchboard_telegram_calls_sent_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -39,4 +41,8 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+pub fn telegram_sent() {
+    metrics::counter!(TELEGRAM_SENT).increment(1);
 }

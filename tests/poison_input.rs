@@ -249,6 +249,7 @@ fn message_job(snap: &Snapshot, client_id: &str, body: &str) -> WriteJob {
         assignment: None,
         audit: Vec::new(),
         tag: None,
+        outbox: Vec::new(),
     }
 }
 

@@ -372,6 +372,7 @@ impl OperatorSession {
             kind,
             client_id: client_id.clone(),
             text,
+            data: None,
             origin: Some(Origin::Operator(self.outlet(ctx))),
         };
         ctx.spawn(

@@ -30,6 +30,11 @@ impl ConversationRegistry {
         })
     }
 
+    /// What every Conversation actor is given (also what opening a conversation needs).
+    pub fn deps(&self) -> &ConversationDeps {
+        &self.deps
+    }
+
     /// The conversation's actor, started (on its arbiter) if none is running.
     pub fn get_or_start(self: &Arc<Self>, id: ConversationId) -> Addr<Conversation> {
         let mut live = self.live.lock();

@@ -24,7 +24,7 @@ use crate::auth::OperatorIdentity;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::{conversations, groups, DbPool};
-use crate::domain::{ConversationStatus, Presence, Priority, RoutingStrategy};
+use crate::domain::{Channel, ConversationStatus, Presence, Priority, RoutingStrategy};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ConversationId, GroupId, OperatorId, SessionId};
 use crate::protocol::{encode, ConversationSummary, OperatorOut, TOO_MANY_SOCKETS};
@@ -132,6 +132,28 @@ pub struct Publish {
 #[rtype(result = "()")]
 pub struct QueryPosition(pub ConversationId);
 
+/// Where a waiting conversation stands now, if it waits.
+#[derive(Message)]
+#[rtype(result = "Option<usize>")]
+pub struct PositionOf(pub ConversationId);
+
+/// From the router to whoever speaks for customers outside a socket (the Telegram gateway):
+/// a waiting conversation of theirs moved in the queue.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct WaitingAt {
+    pub conversation: ConversationId,
+    pub position: usize,
+}
+
+/// Queue moves of conversations on `channel` go to `listener` too.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ListenQueue {
+    pub channel: Channel,
+    pub listener: Recipient<WaitingAt>,
+}
+
 /// Check presence and answer timeouts against the clock now.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -184,6 +206,7 @@ struct Tracked {
     priority: Priority,
     level: i16,
     group: GroupId,
+    channel: Channel,
     created_at: DateTime<Utc>,
     routing: Routing,
     /// Assigned by this router but not yet confirmed by the conversation.
@@ -201,6 +224,7 @@ impl Tracked {
             priority: s.priority,
             level: s.level,
             group: s.group_id,
+            channel: s.channel,
             created_at: s.created_at,
             routing,
             tentative: false,
@@ -282,6 +306,8 @@ pub struct Router {
     dirty_from: Option<QueueKey>,
     /// How long recently assigned conversations waited, in seconds.
     recent_waits: VecDeque<f64>,
+    /// Told of queue moves on their channel, whether or not the conversation's actor runs.
+    queue_listeners: Vec<(Channel, Recipient<WaitingAt>)>,
 }
 
 impl Router {
@@ -306,6 +332,7 @@ impl Router {
             told: HashMap::new(),
             dirty_from: None,
             recent_waits: VecDeque::new(),
+            queue_listeners: Vec::new(),
         }
     }
 
@@ -613,6 +640,7 @@ impl Router {
         }
         for (id, position) in changed {
             self.told.insert(id, position);
+            self.tell_listeners(id, position);
             if let Some(addr) = registry.running(id) {
                 addr.do_send(QueuePosition {
                     position,
@@ -1039,6 +1067,49 @@ impl Handler<Publish> for Router {
     }
 }
 
+impl Router {
+    fn tell_listeners(&self, conversation: ConversationId, position: usize) {
+        let Some(channel) = self.conversations.get(&conversation).map(|t| t.channel) else {
+            return;
+        };
+        for (_, listener) in self.queue_listeners.iter().filter(|(c, _)| *c == channel) {
+            listener.do_send(WaitingAt {
+                conversation,
+                position,
+            });
+        }
+    }
+
+    fn position_of(&self, conversation: ConversationId) -> Option<usize> {
+        self.told.get(&conversation).copied().or_else(|| {
+            self.queue
+                .iter()
+                .position(|k| k.id == conversation)
+                .map(|index| index + 1)
+        })
+    }
+}
+
+impl Handler<ListenQueue> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: ListenQueue, _ctx: &mut Context<Self>) {
+        self.queue_listeners.push((msg.channel, msg.listener));
+    }
+}
+
+impl Handler<PositionOf> for Router {
+    type Result = Option<usize>;
+
+    fn handle(&mut self, msg: PositionOf, _ctx: &mut Context<Self>) -> Option<usize> {
+        // Positions are told in batches; a conversation just queued may not be told yet.
+        self.tell_positions();
+        let position = self.position_of(msg.0)?;
+        self.told.insert(msg.0, position);
+        Some(position)
+    }
+}
+
 impl Handler<QueryPosition> for Router {
     type Result = ();
 
@@ -1047,12 +1118,7 @@ impl Handler<QueryPosition> for Router {
             return;
         };
         // Usually remembered; counting through the queue only when it is not.
-        let position = self.told.get(&msg.0).copied().or_else(|| {
-            self.queue
-                .iter()
-                .position(|k| k.id == msg.0)
-                .map(|index| index + 1)
-        });
+        let position = self.position_of(msg.0);
         if let Some(position) = position {
             self.told.insert(msg.0, position);
             if let Some(addr) = registry.running(msg.0) {

@@ -338,6 +338,7 @@ impl VisitorSession {
                     kind: EventKind::Message,
                     client_id: client_id.clone(),
                     text,
+                    data: None,
                     origin: Some(Origin::Visitor(self.outlet(ctx))),
                 };
                 ctx.spawn(

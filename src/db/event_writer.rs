@@ -51,6 +51,8 @@ pub struct WriteJob {
     pub assignment: Option<AssignmentChange>,
     pub audit: Vec<AuditEntry>,
     pub tag: Option<TagChange>,
+    /// Telegram calls that deliver these events, committed with them.
+    pub outbox: Vec<crate::telegram::outbox::NewCall>,
 }
 
 struct Pending {
@@ -194,6 +196,8 @@ async fn write_jobs(
         .iter()
         .filter_map(|j| j.tag.map(|t| (j.snapshot.id, t)))
         .collect();
+    let calls: Vec<crate::telegram::outbox::NewCall> =
+        jobs.iter().flat_map(|j| j.outbox.iter().cloned()).collect();
     let changes: Vec<(ConversationId, &AssignmentChange)> = jobs
         .iter()
         .filter_map(|j| j.assignment.as_ref().map(|a| (j.snapshot.id, a)))
@@ -213,6 +217,7 @@ async fn write_jobs(
             apply_tag(conn, *conversation, *change).await?;
         }
         audit::record(conn, &audit).await?;
+        crate::telegram::outbox::insert(conn, &calls).await?;
         Ok(())
     })
     .await

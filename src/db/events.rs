@@ -26,6 +26,29 @@ pub struct EventRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// The conversation and seq of the message `author` sent with `client_id`, in any of their
+/// conversations (the newest if several).
+pub async fn find_by_client_id(
+    conn: &mut AsyncPgConnection,
+    author: Uuid,
+    client_id: &str,
+) -> QueryResult<Option<(ConversationId, i64)>> {
+    use super::schema::conversations;
+    // Through the contact's conversations, so the (conversation, author, client_id) key is used.
+    let theirs = conversations::table
+        .filter(conversations::contact_id.eq(author))
+        .select(conversations::id);
+    events::table
+        .filter(events::conversation_id.eq_any(theirs))
+        .filter(events::author_id.eq(author))
+        .filter(events::client_id.eq(client_id))
+        .order(events::created_at.desc())
+        .select((events::conversation_id, events::seq))
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Events with `seq` greater than `after`, oldest first.
 pub async fn after(
     conn: &mut AsyncPgConnection,

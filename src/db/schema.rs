@@ -50,6 +50,8 @@ diesel::table! {
         external_id -> Bytea,
         lookup_hash -> Bytea,
         created_at -> Timestamptz,
+        unreachable_at -> Nullable<Timestamptz>,
+        refused_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -59,6 +61,10 @@ diesel::table! {
         alias -> Text,
         language -> Text,
         created_at -> Timestamptz,
+        blocked_at -> Nullable<Timestamptz>,
+        blocked_until -> Nullable<Timestamptz>,
+        block_reason -> Nullable<Text>,
+        blocked_by -> Nullable<Uuid>,
     }
 }
 
@@ -189,6 +195,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    telegram_inbox (id) {
+        id -> Int8,
+        update_id -> Nullable<Int8>,
+        payload -> Nullable<Bytea>,
+        received_at -> Timestamptz,
+        processed_at -> Nullable<Timestamptz>,
+        outcome -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    telegram_outbox (id) {
+        id -> Int8,
+        lane -> Text,
+        conversation_id -> Nullable<Uuid>,
+        seq -> Nullable<Int8>,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+        failed_at -> Nullable<Timestamptz>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    telegram_posts (chat_id, message_id) {
+        chat_id -> Int8,
+        message_id -> Int8,
+        conversation_id -> Uuid,
+        seq -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    telegram_state (key) {
+        key -> Text,
+        value -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    operator_telegram_links (operator_id) {
+        operator_id -> Uuid,
+        lookup_hash -> Bytea,
+        linked_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    telegram_link_codes (code_hash) {
+        code_hash -> Bytea,
+        operator_id -> Uuid,
+        expires_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(assignments -> conversations (conversation_id));
 diesel::joinable!(assignments -> operators (operator_id));
 diesel::joinable!(audit_log -> operators (operator_id));
@@ -202,10 +269,19 @@ diesel::joinable!(events -> conversations (conversation_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> operators (operator_id));
 diesel::joinable!(operator_sessions -> operators (operator_id));
+diesel::joinable!(telegram_outbox -> conversations (conversation_id));
+diesel::joinable!(telegram_posts -> conversations (conversation_id));
+diesel::joinable!(operator_telegram_links -> operators (operator_id));
 diesel::joinable!(widget_sessions -> contacts (contact_id));
 diesel::joinable!(widget_sessions -> conversations (conversation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    telegram_inbox,
+    telegram_outbox,
+    telegram_posts,
+    telegram_state,
+    operator_telegram_links,
+    telegram_link_codes,
     assignments,
     audit_log,
     canned_responses,

@@ -474,6 +474,7 @@ pub async fn note(
         kind: EventKind::Note,
         client_id: body.client_id,
         text: body.text,
+        data: None,
         origin: None,
     };
     let ack = ask(&state, *path, post).await?;

@@ -336,6 +336,7 @@ pub async fn post_message(
         kind,
         client_id: body.client_id,
         text: body.text,
+        data: None,
         origin: None,
     };
     let ack = ask(&state, *path, post).await?;

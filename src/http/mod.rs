@@ -13,6 +13,7 @@ pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod operators;
+pub mod telegram;
 pub mod throttle;
 pub mod widget;
 pub mod ws;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub operator_limits: Arc<crate::actors::operator_session::OperatorFrameLimits>,
     /// The time the backoffs go by (tests move a manual clock).
     pub clock: SharedClock,
+    /// Where the Telegram webhook stores updates; None when the channel is off.
+    pub telegram: Option<crate::telegram::Intake>,
 }
 
 impl AppState {
@@ -89,6 +92,7 @@ impl AppState {
                 &config,
             )),
             clock,
+            telegram: None,
             config,
             pool,
             router,
@@ -134,6 +138,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .route("/api/openapi.json", web::get().to(openapi::serve))
     .route("/ws/visitor", web::get().to(ws::visitor))
     .route("/ws/operator", web::get().to(ws::operator))
+    .route("/telegram/webhook", web::post().to(telegram::webhook))
     .route("/health", web::get().to(health::health))
     .route("/metrics", web::get().to(metrics::metrics))
     .configure(assets::configure)
@@ -165,7 +170,11 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/tags/{tag_id}", web::delete().to(actions::remove_tag))
         .route("/operators", web::get().to(operators::list))
         .route("/operators", web::post().to(operators::create))
+        .route("/operators/me", web::get().to(operators::me))
         .route("/operators/me/status", web::put().to(operators::set_status))
+        .route("/operators/me/telegram-link", web::post().to(telegram::create_link_code))
+        .route("/operators/me/telegram-link", web::delete().to(telegram::unlink_me))
+        .route("/operators/{id}/telegram-link", web::delete().to(telegram::unlink_operator))
         .route("/operators/{id}", web::get().to(operators::get))
         .route("/operators/{id}", web::patch().to(operators::update))
         .route("/operators/{id}", web::delete().to(operators::delete))

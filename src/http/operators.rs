@@ -41,6 +41,8 @@ pub struct OperatorOut {
     pub groups: Vec<GroupId>,
     pub deleted: bool,
     pub created_at: DateTime<Utc>,
+    /// A Telegram account is linked (`/link` in the bot): they can answer from the support group.
+    pub telegram_linked: bool,
 }
 
 fn out(row: &OperatorRow, live: Option<(Presence, u32)>, groups: Vec<GroupId>) -> OperatorOut {
@@ -58,6 +60,7 @@ fn out(row: &OperatorRow, live: Option<(Presence, u32)>, groups: Vec<GroupId>) -
         groups,
         deleted: row.deleted_at.is_some(),
         created_at: row.created_at,
+        telegram_linked: false,
     }
 }
 
@@ -122,16 +125,19 @@ pub async fn list(
     for (group, op) in groups::all_memberships(&mut conn).await? {
         membership.entry(op).or_default().push(group);
     }
+    let linked = crate::telegram::store::linked_operators(&mut conn).await?;
     drop(conn);
     let live = presences(&state).await;
     let items: Vec<OperatorOut> = rows
         .iter()
         .map(|r| {
-            out(
+            let mut item = out(
                 r,
                 live.get(&r.id).copied(),
                 membership.remove(&r.id).unwrap_or_default(),
-            )
+            );
+            item.telegram_linked = linked.contains(&r.id);
+            item
         })
         .collect();
     Ok(HttpResponse::Ok().json(items))
@@ -161,12 +167,42 @@ pub async fn get(
     if *path != auth.operator.id {
         auth.require(Role::Supervisor)?;
     }
-    let mut conn = state.pool.get().await?;
-    let row = find(&mut conn, *path).await?;
+    let conn = state.pool.get().await?;
+    Ok(HttpResponse::Ok().json(one(&state, conn, *path).await?))
+}
+
+/// An operator with their groups, live presence and Telegram link.
+async fn one(
+    state: &AppState,
+    mut conn: crate::db::DbConn,
+    id: OperatorId,
+) -> AppResult<OperatorOut> {
+    let row = find(&mut conn, id).await?;
     let member_of = groups::groups_of(&mut conn, row.id).await?;
+    let linked = crate::telegram::store::is_linked(&mut conn, row.id).await?;
     drop(conn);
-    let live = presences(&state).await;
-    Ok(HttpResponse::Ok().json(out(&row, live.get(&row.id).copied(), member_of)))
+    let live = presences(state).await;
+    let mut item = out(&row, live.get(&row.id).copied(), member_of);
+    item.telegram_linked = linked;
+    Ok(item)
+}
+
+/// `GET /api/v1/operators/me`
+#[utoipa::path(
+    get,
+    path = "/api/v1/operators/me",
+    operation_id = "get_operator_me",
+    tag = "operators",
+    responses(
+        (status = 200, description = "The signed-in operator, with `telegram_linked`", body = OperatorOut),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn me(state: web::Data<AppState>, auth: AuthOperator) -> AppResult<HttpResponse> {
+    let conn = state.pool.get().await?;
+    Ok(HttpResponse::Ok().json(one(&state, conn, auth.operator.id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::json::Json;
 use super::{client_ip, AppState};
 use crate::actors::conversation::{
-    self, system_action, visible_to_visitor, visitor_facing_name, OpenRequest,
+    self, system_action, visible_to_visitor, visitor_facing_name, Customer, First, OpenRequest,
 };
 use crate::auth::hash_token;
 use crate::db::{events, sessions};
@@ -142,8 +142,7 @@ pub async fn create_session(
     let body = body.into_inner();
     body.validate(state.config.max_text_chars)?;
     let opened = conversation::open(
-        &state.pool,
-        &state.router,
+        state.registry.deps(),
         OpenRequest {
             group: body.group,
             channel: Channel::Web,
@@ -152,14 +151,20 @@ pub async fn create_session(
                 .unwrap_or_else(|| "en".to_owned())
                 .to_ascii_lowercase(),
             metadata: body.metadata.unwrap_or_else(|| serde_json::json!({})),
-            first_message: body.message,
-            token_ttl: chrono::Duration::days(state.config.widget_token_ttl_days),
-            returning_token: body.contact_token,
+            first: body.message.map(|text| First::Message {
+                text,
+                client_id: None,
+                data: None,
+            }),
+            customer: Customer::Widget {
+                returning_token: body.contact_token,
+                token_ttl: chrono::Duration::days(state.config.widget_token_ttl_days),
+            },
         },
     )
     .await?;
     Ok(HttpResponse::Created().json(WidgetSessionCreated {
-        token: opened.token,
+        token: opened.token.unwrap_or_default(),
         conversation_id: opened.summary.id,
         ticket: opened.summary.ticket,
         status: opened.summary.status,

@@ -11,7 +11,7 @@ use crate::db::audit::AuditEntry;
 use crate::db::event_writer::{AssignmentChange, TagChange};
 use crate::domain::{AssignmentKind, ConversationStatus, Priority};
 use crate::error::{AppError, AppResult};
-use crate::ids::{GroupId, OperatorId, TagId};
+use crate::ids::{ContactId, GroupId, OperatorId, TagId};
 
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -42,6 +42,10 @@ pub enum Action {
         priority: Priority,
     },
     Resolve(OperatorIdentity),
+    /// The customer ends their own conversation (Telegram's `/close`).
+    ResolveByCustomer(ContactId),
+    /// The customer blocked the bot: operators are told replies cannot reach them.
+    CustomerUnreachable,
     /// A resolved conversation becomes active again, with whoever reopened it.
     Reopen(OperatorIdentity),
     Close(OperatorIdentity),
@@ -259,6 +263,34 @@ impl State {
                     "The conversation was resolved",
                     now,
                 );
+            }
+            Action::ResolveByCustomer(contact) => {
+                if *contact != self.contact {
+                    return Err(forbidden());
+                }
+                match status {
+                    ConversationStatus::Closed | ConversationStatus::Resolved => return Ok(None),
+                    _ => {}
+                }
+                plan.snap.status = ConversationStatus::Resolved;
+                plan.snap.resolved_at = Some(now);
+                plan.assignment = Some(AssignmentChange::Reassign { to: None });
+                plan.events.push(self.system_event(
+                    &mut plan.snap,
+                    now,
+                    "The customer closed the conversation",
+                    json!({"action": "resolved", "by": "customer"}),
+                ));
+                plan.audit
+                    .push(audit(None, "resolve", json!({"by": "customer"})));
+            }
+            Action::CustomerUnreachable => {
+                plan.events.push(self.system_event(
+                    &mut plan.snap,
+                    now,
+                    "The customer blocked the bot: replies cannot be delivered",
+                    json!({"action": "unreachable", "internal": true}),
+                ));
             }
             Action::Reopen(by) => {
                 if !self.may_act(by) {

@@ -41,7 +41,7 @@ pub use fanout::{
     operator_event_frame, system_action, visible_to_visitor, visitor_event_frame,
     visitor_facing_name,
 };
-pub use open::{open, OpenRequest, Opened};
+pub use open::{open, Customer, First, OpenRequest, Opened};
 use state::{load_state, Plan, State};
 use typing::TypingGate;
 
@@ -60,6 +60,8 @@ pub struct ConversationDeps {
     pub writer: EventWriter,
     pub router: Addr<Router>,
     pub config: Arc<Config>,
+    /// Woken when Telegram calls were committed (the gateway sends them).
+    pub telegram_outbox: Arc<tokio::sync::Notify>,
 }
 
 /// Who is asking.
@@ -121,6 +123,9 @@ pub struct PostMessage {
     pub kind: EventKind,
     pub client_id: String,
     pub text: String,
+    /// Details stored with the event (media kind, the message an edit replaces); from the
+    /// server, never from a client.
+    pub data: Option<serde_json::Value>,
     pub origin: Option<Origin>,
 }
 
@@ -291,18 +296,28 @@ impl Conversation {
     /// Commits `plan`; on success applies it and fans its events out, on failure forgets the
     /// state so the next request re-reads what was really stored.
     fn commit(&mut self, plan: Plan) -> ResponseActFuture<Self, AppResult<()>> {
+        let outbox = self
+            .state
+            .as_ref()
+            .map(|s| s.telegram_calls(&self.deps.config, &plan.events))
+            .unwrap_or_default();
+        let wake = (!outbox.is_empty()).then(|| self.deps.telegram_outbox.clone());
         let job = WriteJob {
             events: plan.events.clone(),
             snapshot: plan.snap.clone(),
             assignment: plan.assignment.clone(),
             audit: plan.audit.clone(),
             tag: plan.tag,
+            outbox,
         };
         let writer = self.deps.writer.clone();
         Box::pin(
             fut::wrap_future::<_, Self>(async move { writer.commit(job).await }).map(
                 move |result, act, _ctx| match result {
                     Ok(()) => {
+                        if let Some(wake) = wake {
+                            wake.notify_one();
+                        }
                         // Idle time runs from the end of the write, not its start.
                         act.last_activity = Instant::now();
                         act.apply(plan);
@@ -859,6 +874,7 @@ impl Conversation {
             assignment: None,
             audit: Vec::new(),
             tag: None,
+            outbox: Vec::new(),
         })
     }
 }

@@ -1,15 +1,14 @@
 //! Opening a conversation: the one write that happens before its actor exists.
 
-use actix::Addr;
 use chrono::Utc;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::fanout::operator_event_frame;
-use crate::actors::router::{ConversationChanged, Publish, Router, Routing};
+use super::ConversationDeps;
+use crate::actors::router::{ConversationChanged, Publish, Routing};
 use crate::db::conversations;
 use crate::db::events::EventRow;
-use crate::db::DbPool;
 use crate::domain::{Author, Channel, ConversationStatus, EventKind};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ContactId, ConversationId};
@@ -22,22 +21,46 @@ pub struct OpenRequest {
     pub channel: Channel,
     pub language: String,
     pub metadata: serde_json::Value,
-    pub first_message: Option<String>,
-    pub token_ttl: chrono::Duration,
-    /// The widget token of the customer's earlier conversation: a returning customer keeps
-    /// their contact (and alias) and is routed back to their last operator where possible.
-    pub returning_token: Option<String>,
+    pub first: Option<First>,
+    pub customer: Customer,
+}
+
+/// Who opens the conversation.
+pub enum Customer {
+    /// A widget visitor, new or returning with the widget token of an earlier conversation (a
+    /// returning customer keeps their contact and alias and is routed back to their last
+    /// operator where possible). They get a widget token valid for `token_ttl`.
+    Widget {
+        returning_token: Option<String>,
+        token_ttl: chrono::Duration,
+    },
+    /// A known contact of another channel (Telegram): no widget token.
+    Contact(ContactId),
+}
+
+/// The conversation's first event (seq 1).
+pub enum First {
+    /// The customer's first message.
+    Message {
+        text: String,
+        client_id: Option<String>,
+        data: Option<serde_json::Value>,
+    },
+    /// The customer asked for support without writing yet (Telegram's button): the
+    /// conversation is queued at once.
+    Requested { text: String },
 }
 
 pub struct Opened {
-    pub token: String,
+    /// The widget token, for widget visitors.
+    pub token: Option<String>,
     pub summary: ConversationSummary,
 }
 
 /// Opens a conversation: its contact, the conversation itself, the widget token and the
 /// optional first message (seq 1), in one transaction. No actor exists for it yet, so nothing
 /// else can be writing its events; the router is told once it is committed.
-pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) -> AppResult<Opened> {
+pub async fn open(deps: &ConversationDeps, request: OpenRequest) -> AppResult<Opened> {
     use crate::db::conversations::{NewContact, NewConversation};
     use crate::db::sessions::{self, NewWidgetSession};
     use crate::domain::Priority;
@@ -45,6 +68,7 @@ pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) ->
     use diesel_async::AsyncConnection;
 
     const TICKET_ATTEMPTS: usize = 5;
+    let (pool, router) = (&deps.pool, &deps.router);
     let mut conn = pool.get().await?;
     let group = match &request.group {
         Some(name) => crate::db::groups::find_by_name(&mut conn, name)
@@ -52,8 +76,16 @@ pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) ->
             .ok_or_else(|| AppError::invalid("group", format!("there is no group '{name}'")))?,
         None => crate::db::groups::default_group(&mut conn).await?,
     };
-    let returning = match &request.returning_token {
-        Some(token) => {
+    let returning = match &request.customer {
+        Customer::Contact(contact) => {
+            let alias = conversations::contact_alias(&mut conn, *contact).await?;
+            let preferred = conversations::last_assignee_of_contact(&mut conn, *contact).await?;
+            Some((*contact, alias, preferred))
+        }
+        Customer::Widget {
+            returning_token: Some(token),
+            ..
+        } => {
             let hash = crate::auth::hash_token(token);
             let (_, contact) = sessions::widget_by_token(&mut conn, &hash, Utc::now())
                 .await?
@@ -62,7 +94,7 @@ pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) ->
             let preferred = conversations::last_assignee_of_contact(&mut conn, contact).await?;
             Some((contact, alias, preferred))
         }
-        None => None,
+        Customer::Widget { .. } => None,
     };
     let preferred = returning.as_ref().and_then(|(_, _, p)| *p);
     for _ in 0..TICKET_ATTEMPTS {
@@ -73,19 +105,66 @@ pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) ->
             Some((contact, alias, _)) => (*contact, alias.clone(), false),
             None => (ContactId::new(), ticket::alias_for(&ticket), true),
         };
-        let (token, token_hash) = crate::auth::new_token();
-        let first = request.first_message.as_ref().map(|text| EventRow {
-            conversation_id: id,
-            seq: 1,
-            kind: EventKind::Message,
-            author: Author::Visitor,
-            author_id: Some(contact.0),
-            author_name: alias.clone(),
-            body: text.clone(),
-            data: None,
-            client_id: None,
-            created_at: now,
+        let widget = match &request.customer {
+            Customer::Widget { token_ttl, .. } => {
+                let (token, hash) = crate::auth::new_token();
+                Some((token, hash, now + *token_ttl))
+            }
+            Customer::Contact(_) => None,
+        };
+        let first = request.first.as_ref().map(|first| {
+            let (kind, author, author_id, author_name, body, data, client_id) = match first {
+                First::Message {
+                    text,
+                    client_id,
+                    data,
+                } => (
+                    EventKind::Message,
+                    Author::Visitor,
+                    Some(contact.0),
+                    alias.clone(),
+                    text.clone(),
+                    data.clone(),
+                    client_id.clone(),
+                ),
+                First::Requested { text } => (
+                    EventKind::System,
+                    Author::System,
+                    None,
+                    super::SYSTEM_NAME.to_owned(),
+                    text.clone(),
+                    Some(serde_json::json!({"action": "requested"})),
+                    None,
+                ),
+            };
+            EventRow {
+                conversation_id: id,
+                seq: 1,
+                kind,
+                author,
+                author_id,
+                author_name,
+                body,
+                data,
+                client_id,
+                created_at: now,
+            }
         });
+        let from_customer = first.as_ref().is_some_and(|e| e.author == Author::Visitor);
+        let calls = match &first {
+            Some(event) => {
+                let conv = crate::telegram::outbox::Conversation {
+                    id,
+                    channel: request.channel,
+                    contact,
+                    ticket: &ticket,
+                    alias: &alias,
+                    language: &request.language,
+                };
+                crate::telegram::outbox::calls_for(&deps.config, &conv, std::slice::from_ref(event))
+            }
+            None => Vec::new(),
+        };
         let inserted = conn
             .transaction::<(), diesel::result::Error, _>(async |conn| {
                 if new_contact {
@@ -115,32 +194,38 @@ pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) ->
                         updated_at: now,
                         last_seq: i64::from(first.is_some()),
                         last_message_at: first.as_ref().map(|_| now),
-                        unanswered: i32::from(first.is_some()),
+                        unanswered: i32::from(from_customer),
                     },
                 )
                 .await?;
-                sessions::insert_widget_session(
-                    conn,
-                    &NewWidgetSession {
-                        id: Uuid::now_v7(),
-                        contact_id: contact,
-                        conversation_id: id,
-                        token_hash: &token_hash,
-                        expires_at: now + request.token_ttl,
-                    },
-                )
-                .await?;
+                if let Some((_, token_hash, expires_at)) = &widget {
+                    sessions::insert_widget_session(
+                        conn,
+                        &NewWidgetSession {
+                            id: Uuid::now_v7(),
+                            contact_id: contact,
+                            conversation_id: id,
+                            token_hash,
+                            expires_at: *expires_at,
+                        },
+                    )
+                    .await?;
+                }
                 if let Some(event) = &first {
                     diesel::insert_into(crate::db::schema::events::table)
                         .values(event)
                         .execute(conn)
                         .await?;
                 }
+                crate::telegram::outbox::insert(conn, &calls).await?;
                 Ok(())
             })
             .await;
         match inserted {
             Ok(()) => {
+                if !calls.is_empty() {
+                    deps.telegram_outbox.notify_one();
+                }
                 let (row, alias) = conversations::find(&mut conn, id).await?;
                 let summary = ConversationSummary::from(&(row, alias));
                 router.do_send(ConversationChanged {
@@ -159,7 +244,10 @@ pub async fn open(pool: &DbPool, router: &Addr<Router>, request: OpenRequest) ->
                         seq: Some(event.seq),
                     });
                 }
-                return Ok(Opened { token, summary });
+                return Ok(Opened {
+                    token: widget.map(|(token, _, _)| token),
+                    summary,
+                });
             }
             // A ticket collision: draw another.
             Err(diesel::result::Error::DatabaseError(

@@ -26,6 +26,7 @@ pub(super) struct State {
     pub(super) alias: String,
     pub(super) contact: ContactId,
     pub(super) channel: Channel,
+    pub(super) language: String,
     pub(super) created_at: DateTime<Utc>,
     pub(super) snap: Snapshot,
     /// Read marks changed since the last write.
@@ -64,6 +65,23 @@ impl State {
             operator_read_seq: self.snap.operator_read_seq,
             created_at: self.created_at,
         }
+    }
+
+    /// The Telegram calls that deliver `events` (to the customer's chat, to the support group).
+    pub(super) fn telegram_calls(
+        &self,
+        config: &Config,
+        events: &[EventRow],
+    ) -> Vec<crate::telegram::outbox::NewCall> {
+        let conv = crate::telegram::outbox::Conversation {
+            id: self.snap.id,
+            channel: self.channel,
+            contact: self.contact,
+            ticket: &self.ticket,
+            alias: &self.alias,
+            language: &self.language,
+        };
+        crate::telegram::outbox::calls_for(config, &conv, events)
     }
 
     pub(super) fn may_see(&self, op: &OperatorIdentity) -> bool {
@@ -199,7 +217,7 @@ impl State {
             author_id: Some(author_id),
             author_name,
             body: msg.text.clone(),
-            data: None,
+            data: msg.data.clone(),
             client_id: Some(client_id.to_owned()),
             created_at: now,
         });
@@ -285,6 +303,7 @@ pub(super) async fn load_state(pool: DbPool, id: ConversationId) -> AppResult<St
         alias,
         contact: row.contact_id,
         channel: row.channel,
+        language: row.language,
         created_at: row.created_at,
         snap,
         dirty: false,

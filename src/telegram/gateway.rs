@@ -1,0 +1,660 @@
+//! The one `TelegramGateway` actor. It owns the bot (every outgoing Bot API call), the mapping
+//! between Telegram chats and conversations, and two loops: one handles stored updates in
+//! order per chat, the other sends the outbox in order per lane within Telegram's limits.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::Utc;
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parking_lot::Mutex;
+use teloxide::payloads::{CopyMessageSetters, SendMessageSetters};
+use teloxide::prelude::Requester;
+use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId};
+use teloxide::{ApiError, Bot, RequestError};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use super::identity::IdentityKey;
+use super::outbox::{self, Button, Call, CallRow, GROUP_LANE};
+use super::store;
+use super::update::{self, Update};
+use crate::actors::conversation::ConversationDeps;
+use crate::actors::registry::ConversationRegistry;
+use crate::actors::router::{ListenQueue, WaitingAt};
+use crate::db::DbPool;
+use crate::domain::Channel;
+use crate::error::{AppError, AppResult};
+use crate::ids::{ContactId, ConversationId};
+
+/// Updates handled per round, and outbox lanes looked at per round.
+const INBOX_BATCH: i64 = 200;
+const LANES_PER_ROUND: i64 = 1000;
+/// How often the loops look even without being woken, and purge old rows.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// Retries of a call that failed for a reason that may pass (network, Telegram's 5xx).
+const MAX_ATTEMPTS: i32 = 10;
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// A customer is told their new place in the queue at most this often.
+const QUEUE_NOTICE_EVERY: Duration = Duration::from_secs(60);
+
+/// What the webhook needs: where to store updates and whom to wake.
+#[derive(Clone)]
+pub struct Intake {
+    pub key: IdentityKey,
+    pub secret: Option<String>,
+    pub ready: Arc<Notify>,
+}
+
+/// Everything the gateway's loops share.
+pub struct Telegram {
+    pub(super) bot: Bot,
+    pub(super) key: IdentityKey,
+    pub(super) deps: ConversationDeps,
+    pub(super) registry: Arc<ConversationRegistry>,
+    inbox_ready: Arc<Notify>,
+    /// The support group's id (it changes when the group becomes a supergroup).
+    group: Mutex<Option<i64>>,
+    /// Messages per hour, per Telegram customer.
+    pub(super) hourly: DefaultKeyedRateLimiter<ContactId>,
+    queue_told: Mutex<HashMap<ConversationId, Instant>>,
+    /// Polite refusals sent, so a customer over a limit is told once, not on every message.
+    pub(super) refusals: Mutex<HashMap<(ContactId, &'static str), Instant>>,
+    global: DefaultDirectRateLimiter,
+}
+
+impl Telegram {
+    pub fn new(
+        token: &str,
+        key: IdentityKey,
+        registry: Arc<ConversationRegistry>,
+        inbox_ready: Arc<Notify>,
+    ) -> Result<Telegram, String> {
+        let deps = registry.deps().clone();
+        let config = &deps.config;
+        let api = url::Url::parse(config.telegram_api_url.trim_end_matches('/'))
+            .map_err(|e| format!("TELEGRAM_API_URL is not a URL: {e}"))?;
+        let bot = Bot::new(token).set_api_url(api);
+        let hourly = RateLimiter::keyed(
+            Quota::per_hour(nonzero(config.telegram_messages_per_hour))
+                .allow_burst(nonzero(config.telegram_messages_per_hour)),
+        );
+        let global = RateLimiter::direct(crate::config::quota_per_second(
+            config.telegram_calls_per_sec,
+            config.telegram_calls_per_sec,
+        ));
+        Ok(Telegram {
+            bot,
+            key,
+            group: Mutex::new(config.telegram_support_chat_id),
+            deps,
+            registry,
+            inbox_ready,
+            hourly,
+            queue_told: Mutex::new(HashMap::new()),
+            refusals: Mutex::new(HashMap::new()),
+            global,
+        })
+    }
+
+    pub(super) fn pool(&self) -> &DbPool {
+        &self.deps.pool
+    }
+
+    pub(super) fn config(&self) -> &crate::config::Config {
+        &self.deps.config
+    }
+
+    pub fn bot(&self) -> &Bot {
+        &self.bot
+    }
+
+    pub(super) fn group(&self) -> Option<i64> {
+        *self.group.lock()
+    }
+
+    /// Queues calls to be sent (what the bot says itself, outside any event).
+    pub(super) async fn enqueue(&self, calls: Vec<outbox::NewCall>) -> AppResult<()> {
+        let mut conn = self.pool().get().await?;
+        outbox::insert(&mut conn, &calls).await?;
+        self.deps.telegram_outbox.notify_one();
+        Ok(())
+    }
+
+    /// Says `text` to a customer, in order with everything else they are sent.
+    pub(super) async fn say(
+        &self,
+        contact: ContactId,
+        text: String,
+        buttons: Vec<Button>,
+    ) -> AppResult<()> {
+        let call = Call::Text { text, buttons };
+        self.enqueue(vec![outbox::NewCall::new(
+            outbox::contact_lane(contact),
+            None,
+            &call,
+        )])
+        .await
+    }
+
+    /// The group id after a migration, if the configured group was migrated.
+    async fn load_group(&self) -> AppResult<()> {
+        let Some(configured) = self.config().telegram_support_chat_id else {
+            return Ok(());
+        };
+        let mut conn = self.pool().get().await?;
+        let migrated_from = store::fact(&mut conn, "support_chat_configured").await?;
+        if migrated_from.as_deref() == Some(configured.to_string().as_str()) {
+            if let Some(id) = store::fact(&mut conn, "support_chat_id").await? {
+                if let Ok(id) = id.parse::<i64>() {
+                    *self.group.lock() = Some(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The support group moved to `to` (it became a supergroup).
+    pub(super) async fn group_migrated(&self, from: i64, to: i64) -> AppResult<()> {
+        if self.group() != Some(from) {
+            return Ok(());
+        }
+        let mut conn = self.pool().get().await?;
+        let configured = self.config().telegram_support_chat_id.unwrap_or(from);
+        store::move_group(&mut conn, from, to).await?;
+        store::set_fact(
+            &mut conn,
+            "support_chat_configured",
+            &configured.to_string(),
+        )
+        .await?;
+        *self.group.lock() = Some(to);
+        tracing::info!("the support group became a supergroup; following it");
+        Ok(())
+    }
+
+    /// At most one queue notice a minute per conversation.
+    fn may_tell_queue(&self, conversation: ConversationId) -> bool {
+        let mut told = self.queue_told.lock();
+        let now = Instant::now();
+        told.retain(|_, at| now.duration_since(*at) < QUEUE_NOTICE_EVERY);
+        if told.contains_key(&conversation) {
+            return false;
+        }
+        told.insert(conversation, now);
+        true
+    }
+
+    pub(super) fn queue_told_now(&self, conversation: ConversationId) {
+        self.queue_told.lock().insert(conversation, Instant::now());
+    }
+
+    /// Once per `every` per customer and reason: true when this refusal should be said.
+    pub(super) fn may_refuse(
+        &self,
+        contact: ContactId,
+        why: &'static str,
+        every: Duration,
+    ) -> bool {
+        let mut refusals = self.refusals.lock();
+        let now = Instant::now();
+        match refusals.get(&(contact, why)) {
+            Some(at) if now.duration_since(*at) < every => false,
+            _ => {
+                refusals.insert((contact, why), now);
+                true
+            }
+        }
+    }
+}
+
+fn nonzero(n: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN)
+}
+
+pub struct TelegramGateway {
+    tg: Arc<Telegram>,
+}
+
+impl TelegramGateway {
+    pub fn new(tg: Arc<Telegram>) -> Self {
+        TelegramGateway { tg }
+    }
+}
+
+impl Actor for TelegramGateway {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.tg.deps.router.do_send(ListenQueue {
+            channel: Channel::Telegram,
+            listener: ctx.address().recipient(),
+        });
+        let tg = self.tg.clone();
+        ctx.spawn(fut::wrap_future(async move {
+            if let Err(e) = tg.load_group().await {
+                tracing::warn!(error = %e, "support group id not read; using the configured one");
+            }
+            let inbox = actix_rt::spawn(inbox_loop(tg.clone()));
+            let delivery = actix_rt::spawn(delivery_loop(tg.clone()));
+            let purge = actix_rt::spawn(purge_loop(tg));
+            let _ = futures_util::future::join3(inbox, delivery, purge).await;
+        }));
+    }
+}
+
+/// A waiting Telegram customer moved in the queue: they are told, at most once a minute.
+impl Handler<WaitingAt> for TelegramGateway {
+    type Result = ();
+
+    fn handle(&mut self, msg: WaitingAt, ctx: &mut Context<Self>) {
+        if !self.tg.may_tell_queue(msg.conversation) {
+            return;
+        }
+        let tg = self.tg.clone();
+        ctx.spawn(fut::wrap_future(async move {
+            if let Err(e) =
+                super::customer::tell_position(&tg, msg.conversation, msg.position).await
+            {
+                tracing::debug!(error = %e, "queue position not told");
+            }
+        }));
+    }
+}
+
+/// Handles stored updates: a round takes the oldest ones, each chat's in order (chats side by
+/// side), and marks each handled. An update that failed for a passing reason (the database)
+/// stops its chat for this round and is tried again.
+async fn inbox_loop(tg: Arc<Telegram>) {
+    loop {
+        let rows = match tg.pool().get().await {
+            Ok(mut conn) => store::pending_updates(&mut conn, INBOX_BATCH)
+                .await
+                .map_err(AppError::from),
+            Err(e) => Err(AppError::from(e)),
+        };
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "telegram inbox not read");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if rows.is_empty() {
+            let _ = tokio::time::timeout(IDLE_POLL, tg.inbox_ready.notified()).await;
+            continue;
+        }
+        let mut chats: Vec<Vec<(i64, Option<Update>)>> = Vec::new();
+        let mut index: HashMap<Option<i64>, usize> = HashMap::new();
+        for (id, payload) in rows {
+            let parsed = payload
+                .as_deref()
+                .and_then(|sealed| tg.key.decrypt(sealed))
+                .and_then(|plain| serde_json::from_slice::<Update>(&plain).ok());
+            // Unreadable updates have no chat; each is handled alone.
+            let chat = parsed.as_ref().and_then(update::chat_of);
+            let slot = match chat {
+                Some(_) => *index.entry(chat).or_insert_with(|| {
+                    chats.push(Vec::new());
+                    chats.len() - 1
+                }),
+                None => {
+                    chats.push(Vec::new());
+                    chats.len() - 1
+                }
+            };
+            chats[slot].push((id, parsed));
+        }
+        let rounds = chats.into_iter().map(|items| {
+            let tg = tg.clone();
+            async move {
+                for (id, parsed) in items {
+                    let outcome = match &parsed {
+                        Some(update) => super::handle(&tg, update).await,
+                        None => Ok("unreadable"),
+                    };
+                    let outcome = match outcome {
+                        Ok(outcome) => outcome,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "telegram update not handled yet; will retry");
+                            return false;
+                        }
+                    };
+                    if outcome == "unreadable" || outcome == "ignored" {
+                        tracing::debug!(outcome, "telegram update");
+                    }
+                    let keep = outcome == "unreadable";
+                    let marked = match tg.pool().get().await {
+                        Ok(mut conn) => store::mark_handled(&mut conn, id, outcome, keep).await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if !marked {
+                        return false;
+                    }
+                }
+                true
+            }
+        });
+        let all_done = futures_util::future::join_all(rounds).await;
+        if all_done.iter().any(|done| !done) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// Sends the outbox: the head of each lane whose time has come, one call in flight per lane,
+/// within the per-chat, per-group and overall rates.
+async fn delivery_loop(tg: Arc<Telegram>) {
+    let mut busy: HashSet<String> = HashSet::new();
+    let mut ready_at: HashMap<String, Instant> = HashMap::new();
+    let mut inflight: JoinSet<(String, Instant)> = JoinSet::new();
+    loop {
+        let heads = match tg.pool().get().await {
+            Ok(mut conn) => outbox::heads(&mut conn, LANES_PER_ROUND)
+                .await
+                .map_err(AppError::from),
+            Err(e) => Err(AppError::from(e)),
+        };
+        let now = Instant::now();
+        let mut wake = now + IDLE_POLL;
+        match heads {
+            Ok(heads) => {
+                ready_at.retain(|_, at| *at > now);
+                for row in heads {
+                    if busy.contains(&row.lane) {
+                        continue;
+                    }
+                    let due = instant_of(row.next_attempt_at);
+                    let ready = ready_at.get(&row.lane).copied().unwrap_or(now).max(due);
+                    if ready > now {
+                        wake = wake.min(ready);
+                        continue;
+                    }
+                    if tg.global.check().is_err() {
+                        wake = wake.min(now + Duration::from_millis(40));
+                        break;
+                    }
+                    busy.insert(row.lane.clone());
+                    let tg = tg.clone();
+                    inflight.spawn(async move { deliver(&tg, row).await });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "telegram outbox not read");
+                wake = now + Duration::from_secs(1);
+            }
+        }
+        tokio::select! {
+            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
+                if let Ok((lane, next)) = done {
+                    busy.remove(&lane);
+                    ready_at.insert(lane, next);
+                }
+            }
+            _ = tg.deps.telegram_outbox.notified() => {}
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+    }
+}
+
+async fn purge_loop(tg: Arc<Telegram>) {
+    let mut tick = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tick.tick().await;
+        let hours = tg.config().telegram_dedupe_hours.max(1);
+        if let Ok(mut conn) = tg.pool().get().await {
+            match store::purge(&mut conn, chrono::Duration::hours(hours)).await {
+                Ok(n) if n > 0 => tracing::debug!(rows = n, "telegram rows purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "telegram rows not purged"),
+            }
+        }
+    }
+}
+
+fn instant_of(at: chrono::DateTime<Utc>) -> Instant {
+    let now = Instant::now();
+    match (at - Utc::now()).to_std() {
+        Ok(ahead) => now + ahead,
+        Err(_) => now,
+    }
+}
+
+/// How the Bot API answered a call.
+enum Outcome {
+    /// Sent; the message id, when there is one to remember.
+    Sent(Option<i64>),
+    /// Wait this long, then the same call again (429).
+    RetryAfter(Duration),
+    /// The group moved: the same call again, to the new id.
+    Migrated(i64),
+    /// The customer blocked the bot or is gone: nothing more is sent to them.
+    Unreachable(String),
+    /// Refused for good: the lane moves on.
+    Refused(String),
+    /// May pass: again after a backoff.
+    Transient(String),
+}
+
+/// Sends one row and records what happened; the lane and when it may send next.
+async fn deliver(tg: &Telegram, row: CallRow) -> (String, Instant) {
+    let lane = row.lane.clone();
+    let interval = if lane == GROUP_LANE {
+        Duration::from_millis(tg.config().telegram_group_interval_ms)
+    } else {
+        Duration::from_millis(tg.config().telegram_chat_interval_ms)
+    };
+    let outcome = match send(tg, &row).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::warn!(error = %e, "telegram call not prepared");
+            return (lane, Instant::now() + Duration::from_secs(1));
+        }
+    };
+    let recorded = record(tg, &row, outcome).await;
+    let next = match recorded {
+        Ok(Some(wait)) => Instant::now() + wait,
+        Ok(None) => Instant::now() + interval,
+        Err(e) => {
+            tracing::warn!(error = %e, "telegram delivery not recorded");
+            Instant::now() + Duration::from_secs(1)
+        }
+    };
+    (lane, next)
+}
+
+/// Makes the call. `Err` only when our side could not prepare it (the database).
+async fn send(tg: &Telegram, row: &CallRow) -> AppResult<Outcome> {
+    let call: Call = match serde_json::from_value(row.payload.clone()) {
+        Ok(call) => call,
+        Err(_) => return Ok(Outcome::Refused("unreadable call".into())),
+    };
+    let chat = if row.lane == GROUP_LANE {
+        match tg.group() {
+            Some(id) => id,
+            None => return Ok(Outcome::Refused("no support group configured".into())),
+        }
+    } else {
+        let Some(contact) = outbox::lane_contact(&row.lane) else {
+            return Ok(Outcome::Refused("unknown lane".into()));
+        };
+        match customer_chat(tg, contact).await? {
+            Some(chat) => chat,
+            None => {
+                return Ok(Outcome::Unreachable(
+                    "the customer cannot be written to".into(),
+                ))
+            }
+        }
+    };
+    let result = match call {
+        Call::Text { text, buttons } => {
+            let mut request = tg.bot.send_message(ChatId(chat), text);
+            if !buttons.is_empty() {
+                request = request.reply_markup(keyboard(&buttons));
+            }
+            request.await.map(|m| Some(i64::from(m.id.0)))
+        }
+        Call::Copy {
+            from,
+            message_id,
+            caption,
+            buttons,
+        } => {
+            let Some(from_chat) = customer_chat_any(tg, from).await? else {
+                return Ok(Outcome::Refused("the source chat is unknown".into()));
+            };
+            let Ok(message_id) = i32::try_from(message_id) else {
+                return Ok(Outcome::Refused("message id out of range".into()));
+            };
+            let mut request =
+                tg.bot
+                    .copy_message(ChatId(chat), ChatId(from_chat), MessageId(message_id));
+            if let Some(caption) = caption {
+                request = request.caption(caption);
+            }
+            if !buttons.is_empty() {
+                request = request.reply_markup(keyboard(&buttons));
+            }
+            request.await.map(|m| Some(i64::from(m.0)))
+        }
+    };
+    Ok(classify(result))
+}
+
+fn keyboard(buttons: &[Button]) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([buttons
+        .iter()
+        .map(|(label, data)| InlineKeyboardButton::callback(label.clone(), data.clone()))
+        .collect::<Vec<_>>()])
+}
+
+fn classify(result: Result<Option<i64>, RequestError>) -> Outcome {
+    match result {
+        Ok(id) => Outcome::Sent(id),
+        Err(RequestError::RetryAfter(secs)) => Outcome::RetryAfter(secs.duration()),
+        Err(RequestError::MigrateToChatId(to)) => Outcome::Migrated(to.0),
+        Err(RequestError::Api(e)) => match e {
+            ApiError::BotBlocked
+            | ApiError::UserDeactivated
+            | ApiError::CantInitiateConversation
+            | ApiError::BotKicked
+            | ApiError::BotKickedFromSupergroup
+            | ApiError::ChatNotFound => Outcome::Unreachable(e.to_string()),
+            ApiError::Unknown(text) => {
+                let lower = text.to_ascii_lowercase();
+                if lower.starts_with("bad request") || lower.starts_with("forbidden") {
+                    Outcome::Refused(text)
+                } else {
+                    Outcome::Transient(text)
+                }
+            }
+            other => Outcome::Refused(other.to_string()),
+        },
+        Err(e) => Outcome::Transient(e.to_string()),
+    }
+}
+
+/// Writes down what happened; `Some(wait)` when the lane must wait longer than its usual pace.
+async fn record(tg: &Telegram, row: &CallRow, outcome: Outcome) -> AppResult<Option<Duration>> {
+    let mut conn = tg.pool().get().await?;
+    match outcome {
+        Outcome::Sent(message_id) => {
+            outbox::delivered(&mut conn, row.id).await?;
+            if let (true, Some(message_id), Some(conversation), Some(group)) = (
+                row.lane == GROUP_LANE,
+                message_id,
+                row.conversation_id,
+                tg.group(),
+            ) {
+                store::record_post(&mut conn, group, message_id, conversation, row.seq).await?;
+            }
+            crate::telemetry::telegram_sent();
+            Ok(None)
+        }
+        Outcome::RetryAfter(wait) => {
+            let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            outbox::retry_at(&mut conn, row.id, at, "429 flood control").await?;
+            tracing::info!(seconds = wait.as_secs(), "telegram asked us to wait");
+            Ok(Some(wait))
+        }
+        Outcome::Migrated(to) => {
+            if row.lane == GROUP_LANE {
+                if let Some(from) = tg.group() {
+                    drop(conn);
+                    tg.group_migrated(from, to).await?;
+                }
+            }
+            Ok(Some(Duration::ZERO))
+        }
+        Outcome::Unreachable(why) => {
+            if let Some(contact) = outbox::lane_contact(&row.lane) {
+                let changed = store::set_reachable(&mut conn, contact, false).await?;
+                outbox::fail_lane(&mut conn, &row.lane, &why).await?;
+                drop(conn);
+                if changed {
+                    super::customer::unreachable(tg, contact).await;
+                }
+            } else {
+                outbox::failed(&mut conn, row.id, &why).await?;
+                tracing::warn!(error = %why, "the bot cannot post to the support group");
+            }
+            Ok(None)
+        }
+        Outcome::Refused(why) => {
+            tracing::warn!(error = %why, "telegram refused a call; skipped");
+            outbox::failed(&mut conn, row.id, &why).await?;
+            Ok(None)
+        }
+        Outcome::Transient(why) => {
+            if row.attempts + 1 >= MAX_ATTEMPTS {
+                tracing::warn!(error = %why, "telegram call failed too often; given up");
+                outbox::failed(&mut conn, row.id, &why).await?;
+                return Ok(None);
+            }
+            let wait = backoff(row.attempts);
+            let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            outbox::retry_at(&mut conn, row.id, at, &why).await?;
+            tracing::info!(error = %why, attempt = row.attempts + 1, "telegram call failed; will retry");
+            Ok(Some(wait))
+        }
+    }
+}
+
+fn backoff(attempts: i32) -> Duration {
+    let exp = attempts.clamp(0, 16) as u32;
+    Duration::from_millis(500u64.saturating_mul(1u64 << exp)).min(MAX_BACKOFF)
+}
+
+/// A customer's chat id, if they can be written to.
+async fn customer_chat(tg: &Telegram, contact: ContactId) -> AppResult<Option<i64>> {
+    let mut conn = tg.pool().get().await?;
+    Ok(match store::chat_of(&mut conn, contact).await? {
+        Some((sealed, true)) => tg.key.decrypt_id(&sealed),
+        _ => None,
+    })
+}
+
+/// A customer's chat id whether or not the bot may write to them (to copy from it).
+async fn customer_chat_any(tg: &Telegram, contact: ContactId) -> AppResult<Option<i64>> {
+    let mut conn = tg.pool().get().await?;
+    Ok(store::chat_of(&mut conn, contact)
+        .await?
+        .and_then(|(sealed, _)| tg.key.decrypt_id(&sealed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0), Duration::from_millis(500));
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert!(backoff(20) <= MAX_BACKOFF);
+    }
+}

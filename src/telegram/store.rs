@@ -1,0 +1,450 @@
+//! The gateway's tables: the inbox of updates, customers' channel identities, the support
+//! group's posts, operators' links and link codes, and a few stored facts.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bytea, Nullable, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::schema::{
+    channel_identities as ci, contacts, conversations, operator_telegram_links as links,
+    telegram_inbox as inbox, telegram_link_codes as codes, telegram_posts as posts,
+    telegram_state as kv,
+};
+use crate::domain::{Channel, ConversationStatus};
+use crate::ids::{ContactId, ConversationId, OperatorId};
+
+pub const TELEGRAM: &str = "telegram";
+
+/// Stores an update unless one with its id is remembered; false for a duplicate.
+pub async fn store_update(
+    conn: &mut AsyncPgConnection,
+    update_id: Option<i64>,
+    sealed: &[u8],
+) -> QueryResult<bool> {
+    let inserted = diesel::sql_query(
+        "INSERT INTO telegram_inbox (update_id, payload) VALUES ($1, $2) \
+         ON CONFLICT (update_id) DO NOTHING",
+    )
+    .bind::<Nullable<BigInt>, _>(update_id)
+    .bind::<Bytea, _>(sealed)
+    .execute(conn)
+    .await?;
+    Ok(inserted == 1)
+}
+
+/// Updates not yet handled, oldest first.
+pub async fn pending_updates(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> QueryResult<Vec<(i64, Option<Vec<u8>>)>> {
+    inbox::table
+        .filter(inbox::processed_at.is_null())
+        .order(inbox::id)
+        .limit(limit)
+        .select((inbox::id, inbox::payload))
+        .load(conn)
+        .await
+}
+
+/// Handled: the payload is erased unless it is kept to be looked at (`keep`: an update we
+/// could not read); the row stays for the dedupe window.
+pub async fn mark_handled(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    outcome: &str,
+    keep: bool,
+) -> QueryResult<()> {
+    let target = inbox::table.find(id);
+    let now = Utc::now();
+    if keep {
+        diesel::update(target)
+            .set((inbox::processed_at.eq(now), inbox::outcome.eq(outcome)))
+            .execute(conn)
+            .await?;
+    } else {
+        diesel::update(target)
+            .set((
+                inbox::processed_at.eq(now),
+                inbox::outcome.eq(outcome),
+                inbox::payload.eq(None::<Vec<u8>>),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Forgets handled updates older than the dedupe window, and delivered calls a week old.
+pub async fn purge(conn: &mut AsyncPgConnection, dedupe: chrono::Duration) -> QueryResult<usize> {
+    let cutoff = Utc::now() - dedupe;
+    let updates = diesel::delete(
+        inbox::table
+            .filter(inbox::processed_at.is_not_null())
+            .filter(inbox::received_at.lt(cutoff)),
+    )
+    .execute(conn)
+    .await?;
+    use crate::db::schema::telegram_outbox as o;
+    let week = Utc::now() - chrono::Duration::days(7);
+    let calls = diesel::delete(o::table.filter(o::delivered_at.lt(week).or(o::failed_at.lt(week))))
+        .execute(conn)
+        .await?;
+    Ok(updates + calls)
+}
+
+/// A Telegram customer as the gateway knows them.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub contact: ContactId,
+    pub language: String,
+    pub blocked: bool,
+    pub refused_at: Option<DateTime<Utc>>,
+}
+
+pub async fn customer_by_hash(
+    conn: &mut AsyncPgConnection,
+    hash: &[u8],
+) -> QueryResult<Option<Customer>> {
+    let now = Utc::now();
+    let row: Option<(
+        ContactId,
+        String,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+    )> = ci::table
+        .inner_join(contacts::table)
+        .filter(ci::channel.eq(TELEGRAM))
+        .filter(ci::lookup_hash.eq(hash))
+        .select((
+            contacts::id,
+            contacts::language,
+            contacts::blocked_at,
+            contacts::blocked_until,
+            ci::refused_at,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(
+        row.map(|(contact, language, at, until, refused_at)| Customer {
+            contact,
+            language,
+            blocked: at.is_some() && until.is_none_or(|u| u > now),
+            refused_at,
+        }),
+    )
+}
+
+/// A new contact for a Telegram user, with their chat id sealed; an existing one if the same
+/// user was stored meanwhile.
+pub async fn create_customer(
+    conn: &mut AsyncPgConnection,
+    hash: &[u8],
+    sealed_chat: &[u8],
+    language: &str,
+) -> QueryResult<Customer> {
+    use diesel_async::AsyncConnection;
+    let contact = ContactId::new();
+    let alias = crate::ticket::alias_for(&crate::ticket::new_ticket(Utc::now()));
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        diesel::insert_into(contacts::table)
+            .values((
+                contacts::id.eq(contact),
+                contacts::alias.eq(&alias),
+                contacts::language.eq(language),
+            ))
+            .execute(conn)
+            .await?;
+        diesel::insert_into(ci::table)
+            .values((
+                ci::id.eq(uuid::Uuid::now_v7()),
+                ci::contact_id.eq(contact),
+                ci::channel.eq(TELEGRAM),
+                ci::external_id.eq(sealed_chat),
+                ci::lookup_hash.eq(hash),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+    .await?;
+    Ok(Customer {
+        contact,
+        language: language.to_owned(),
+        blocked: false,
+        refused_at: None,
+    })
+}
+
+/// The sealed chat id of a contact and whether they can be written to.
+pub async fn chat_of(
+    conn: &mut AsyncPgConnection,
+    contact: ContactId,
+) -> QueryResult<Option<(Vec<u8>, bool)>> {
+    let row: Option<(Vec<u8>, Option<DateTime<Utc>>)> = ci::table
+        .filter(ci::contact_id.eq(contact))
+        .filter(ci::channel.eq(TELEGRAM))
+        .select((ci::external_id, ci::unreachable_at))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|(sealed, unreachable)| (sealed, unreachable.is_none())))
+}
+
+/// Marks a customer (un)reachable; true when that changed.
+pub async fn set_reachable(
+    conn: &mut AsyncPgConnection,
+    contact: ContactId,
+    reachable: bool,
+) -> QueryResult<bool> {
+    let target = ci::table
+        .filter(ci::contact_id.eq(contact))
+        .filter(ci::channel.eq(TELEGRAM));
+    let changed = if reachable {
+        diesel::update(target.filter(ci::unreachable_at.is_not_null()))
+            .set(ci::unreachable_at.eq(None::<DateTime<Utc>>))
+            .execute(conn)
+            .await?
+    } else {
+        diesel::update(target.filter(ci::unreachable_at.is_null()))
+            .set(ci::unreachable_at.eq(Utc::now()))
+            .execute(conn)
+            .await?
+    };
+    Ok(changed > 0)
+}
+
+pub async fn set_refused(conn: &mut AsyncPgConnection, contact: ContactId) -> QueryResult<()> {
+    diesel::update(ci::table.filter(ci::contact_id.eq(contact)))
+        .set(ci::refused_at.eq(Utc::now()))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn set_language(
+    conn: &mut AsyncPgConnection,
+    contact: ContactId,
+    language: &str,
+) -> QueryResult<()> {
+    diesel::update(contacts::table.find(contact))
+        .set(contacts::language.eq(language))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A contact's latest conversation on Telegram.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    pub id: ConversationId,
+    pub ticket: String,
+    pub status: ConversationStatus,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+pub async fn latest_ticket(
+    conn: &mut AsyncPgConnection,
+    contact: ContactId,
+) -> QueryResult<Option<Ticket>> {
+    let row: Option<(
+        ConversationId,
+        String,
+        ConversationStatus,
+        Option<DateTime<Utc>>,
+    )> = conversations::table
+        .filter(conversations::contact_id.eq(contact))
+        .filter(conversations::channel.eq(Channel::Telegram))
+        .order(conversations::created_at.desc())
+        .select((
+            conversations::id,
+            conversations::ticket,
+            conversations::status,
+            conversations::resolved_at,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|(id, ticket, status, resolved_at)| Ticket {
+        id,
+        ticket,
+        status,
+        resolved_at,
+    }))
+}
+
+/// Conversations the contact opened in the last day.
+pub async fn tickets_today(conn: &mut AsyncPgConnection, contact: ContactId) -> QueryResult<i64> {
+    conversations::table
+        .filter(conversations::contact_id.eq(contact))
+        .filter(conversations::created_at.gt(Utc::now() - chrono::Duration::days(1)))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+pub async fn record_post(
+    conn: &mut AsyncPgConnection,
+    chat: i64,
+    message_id: i64,
+    conversation: ConversationId,
+    seq: Option<i64>,
+) -> QueryResult<()> {
+    diesel::insert_into(posts::table)
+        .values((
+            posts::chat_id.eq(chat),
+            posts::message_id.eq(message_id),
+            posts::conversation_id.eq(conversation),
+            posts::seq.eq(seq),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn post_conversation(
+    conn: &mut AsyncPgConnection,
+    chat: i64,
+    message_id: i64,
+) -> QueryResult<Option<ConversationId>> {
+    posts::table
+        .filter(posts::chat_id.eq(chat))
+        .filter(posts::message_id.eq(message_id))
+        .select(posts::conversation_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The support group became a supergroup: its posts move with it.
+pub async fn move_group(conn: &mut AsyncPgConnection, from: i64, to: i64) -> QueryResult<()> {
+    diesel::update(posts::table.filter(posts::chat_id.eq(from)))
+        .set(posts::chat_id.eq(to))
+        .execute(conn)
+        .await?;
+    set_fact(conn, "support_chat_id", &to.to_string()).await?;
+    set_fact(conn, "support_chat_configured", &from.to_string()).await
+}
+
+pub async fn fact(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<Option<String>> {
+    kv::table
+        .find(key)
+        .select(kv::value)
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn set_fact(conn: &mut AsyncPgConnection, key: &str, value: &str) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO telegram_state (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+    )
+    .bind::<Text, _>(key)
+    .bind::<Text, _>(value)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+pub async fn linked_operator(
+    conn: &mut AsyncPgConnection,
+    hash: &[u8],
+) -> QueryResult<Option<OperatorId>> {
+    links::table
+        .filter(links::lookup_hash.eq(hash))
+        .select(links::operator_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn is_linked(conn: &mut AsyncPgConnection, operator: OperatorId) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(links::table.find(operator)))
+        .get_result(conn)
+        .await
+}
+
+pub async fn unlink(conn: &mut AsyncPgConnection, operator: OperatorId) -> QueryResult<bool> {
+    Ok(diesel::delete(links::table.find(operator))
+        .execute(conn)
+        .await?
+        > 0)
+}
+
+pub async fn new_link_code(
+    conn: &mut AsyncPgConnection,
+    operator: OperatorId,
+    code_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::delete(codes::table.filter(codes::operator_id.eq(operator)))
+        .execute(conn)
+        .await?;
+    diesel::insert_into(codes::table)
+        .values((
+            codes::code_hash.eq(code_hash),
+            codes::operator_id.eq(operator),
+            codes::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Uses up a link code and links the Telegram account to its operator; the operator, or None
+/// for an unknown or expired code.
+pub async fn redeem_link_code(
+    conn: &mut AsyncPgConnection,
+    code_hash: &[u8],
+    user_hash: &[u8],
+) -> QueryResult<Option<OperatorId>> {
+    use diesel_async::AsyncConnection;
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let operator: Option<OperatorId> = diesel::delete(
+            codes::table
+                .filter(codes::code_hash.eq(code_hash))
+                .filter(codes::expires_at.gt(Utc::now())),
+        )
+        .returning(codes::operator_id)
+        .get_result(conn)
+        .await
+        .optional()?;
+        let Some(operator) = operator else {
+            return Ok(None);
+        };
+        // One Telegram account links one operator: linking again moves it.
+        diesel::delete(links::table.filter(links::lookup_hash.eq(user_hash)))
+            .execute(conn)
+            .await?;
+        diesel::insert_into(links::table)
+            .values((
+                links::operator_id.eq(operator),
+                links::lookup_hash.eq(user_hash),
+            ))
+            .on_conflict(links::operator_id)
+            .do_update()
+            .set((
+                links::lookup_hash.eq(user_hash),
+                links::linked_at.eq(Utc::now()),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(Some(operator))
+    })
+    .await
+}
+
+pub async fn linked_operators(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<std::collections::HashSet<OperatorId>> {
+    Ok(links::table
+        .select(links::operator_id)
+        .load::<OperatorId>(conn)
+        .await?
+        .into_iter()
+        .collect())
+}
