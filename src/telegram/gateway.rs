@@ -368,7 +368,7 @@ async fn delivery_loop(tg: Arc<Telegram>) {
                     if busy.contains(&row.lane) {
                         continue;
                     }
-                    let due = instant_of(row.next_attempt_at);
+                    let due = instant_of(row.next_attempt_at, now);
                     let ready = ready_at.get(&row.lane).copied().unwrap_or(now).max(due);
                     if ready > now {
                         wake = wake.min(ready);
@@ -416,8 +416,8 @@ async fn purge_loop(tg: Arc<Telegram>) {
     }
 }
 
-fn instant_of(at: chrono::DateTime<Utc>) -> Instant {
-    let now = Instant::now();
+/// The instant `at` falls on, reckoned from `now` (the past is `now`).
+fn instant_of(at: chrono::DateTime<Utc>, now: Instant) -> Instant {
     match (at - Utc::now()).to_std() {
         Ok(ahead) => now + ahead,
         Err(_) => now,
@@ -440,6 +440,19 @@ enum Outcome {
     Transient(String),
 }
 
+impl Outcome {
+    fn name(&self) -> &'static str {
+        match self {
+            Outcome::Sent(_) => "sent",
+            Outcome::RetryAfter(_) => "retry_after",
+            Outcome::Migrated(_) => "migrated",
+            Outcome::Unreachable(_) => "unreachable",
+            Outcome::Refused(_) => "refused",
+            Outcome::Transient(_) => "transient",
+        }
+    }
+}
+
 /// Sends one row and records what happened; the lane and when it may send next.
 async fn deliver(tg: &Telegram, row: CallRow) -> (String, Instant) {
     let lane = row.lane.clone();
@@ -448,6 +461,7 @@ async fn deliver(tg: &Telegram, row: CallRow) -> (String, Instant) {
     } else {
         Duration::from_millis(tg.config().telegram_chat_interval_ms)
     };
+    tracing::debug!(lane = %row.lane, id = row.id, "telegram call");
     let outcome = match send(tg, &row).await {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -455,6 +469,7 @@ async fn deliver(tg: &Telegram, row: CallRow) -> (String, Instant) {
             return (lane, Instant::now() + Duration::from_secs(1));
         }
     };
+    tracing::debug!(id = row.id, outcome = outcome.name(), "telegram call made");
     let recorded = record(tg, &row, outcome).await;
     let next = match recorded {
         Ok(Some(wait)) => Instant::now() + wait,

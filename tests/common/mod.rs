@@ -2,7 +2,9 @@
 //! ephemeral port, and real HTTP and WebSocket clients talking to it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fake_bot;
 pub mod proxy;
+pub mod telegram;
 
 use std::time::Duration;
 

@@ -1,0 +1,466 @@
+//! The Telegram channel end to end: real server, real PostgreSQL, a fake Bot API, and
+//! updates shaped as Telegram sends them.
+
+mod common;
+
+use common::telegram::{group_chat, Tg, TgUser, GROUP};
+use serde_json::{json, Value};
+use switchboard::domain::Role;
+
+#[actix_rt::test]
+async fn a_wrong_or_missing_secret_is_refused_and_nothing_is_stored() {
+    let tg = Tg::start().await;
+    let user = TgUser::new(7001, "en");
+    let update = user.text("hello");
+    assert_eq!(
+        tg.send_with_secret(&update, Some("wrong-secret")).await,
+        401
+    );
+    assert_eq!(tg.send_with_secret(&update, None).await, 401);
+    assert_eq!(
+        tg.send_with_secret(&update, Some("hook-Secret_4")).await,
+        401
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        tg.server
+            .scalar("SELECT count(*) AS n FROM telegram_inbox")
+            .await,
+        0
+    );
+    assert_eq!(
+        tg.server
+            .scalar("SELECT count(*) AS n FROM conversations")
+            .await,
+        0
+    );
+    assert!(
+        tg.bot.calls().is_empty(),
+        "nothing sent: {:?}",
+        tg.bot.calls()
+    );
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn start_greets_in_the_users_language_with_a_live_support_button() {
+    let tg = Tg::start().await;
+    let ru = TgUser::new(7002, "ru");
+    let de = TgUser::new(7003, "de");
+    assert_eq!(tg.send(&ru.text("/start")).await, 200);
+    assert_eq!(tg.send(&de.text("/start")).await, 200);
+    let greeting = tg.bot.wait_sent(ru.id, "Здравствуйте").await;
+    assert_eq!(greeting.buttons(), vec!["support".to_owned()]);
+    let label = greeting
+        .body
+        .pointer("/reply_markup/inline_keyboard/0/0/text")
+        .cloned();
+    assert_eq!(label, Some(json!("Live Support")));
+    let english = tg.bot.wait_sent(de.id, "Hello").await;
+    assert_eq!(english.buttons(), vec!["support".to_owned()]);
+    assert!(
+        tg.bot.calls().iter().all(|c| c.token_ok),
+        "every call carries the token in its path"
+    );
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn the_button_opens_a_ticket_and_messages_reach_operators_and_the_group() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let sup = s.add_operator("Sam Super", Role::Supervisor, 5).await;
+    let (mut ws, _) = s.operator_ws(&sup).await;
+    let user = TgUser::new(7004, "en");
+    assert_eq!(tg.send(&user.press("support", None, 1)).await, 200);
+    let created = tg.bot.wait_sent(user.id, "Support ticket SUPP-").await;
+    assert!(
+        created.text().contains("An operator will answer shortly."),
+        "{}",
+        created.text()
+    );
+    tg.bot
+        .wait_for("the button press is answered", |calls| {
+            calls.iter().any(|c| c.method == "answercallbackquery")
+        })
+        .await;
+    let conversation = tg.conversation_of_latest().await;
+    assert_eq!(tg.send(&user.text("My order never arrived")).await, 200);
+    let event = loop {
+        let frame = ws.recv_type("event").await;
+        if frame["text"] == "My order never arrived" {
+            break frame;
+        }
+    };
+    assert_eq!(event["conversation_id"], conversation.as_str());
+    assert_eq!(event["author"], "visitor");
+    let alias = event["name"].as_str().unwrap().to_owned();
+    assert!(alias.starts_with("User-"), "{alias}");
+    let post = tg.bot.wait_sent(GROUP, "My order never arrived").await;
+    let ticket = s
+        .text(&format!(
+            "SELECT ticket AS value FROM conversations WHERE id = '{conversation}'"
+        ))
+        .await;
+    assert!(post.text().contains(&ticket), "{}", post.text());
+    assert!(post.text().contains(&alias), "{}", post.text());
+    let buttons = post.buttons();
+    assert_eq!(buttons.len(), 3, "{buttons:?}");
+    for (button, action) in buttons.iter().zip(["take", "close", "escalate"]) {
+        assert_eq!(button, &format!("{action}:{conversation}"));
+        assert!(button.len() <= 64);
+    }
+    assert_eq!(
+        s.text(&format!(
+            "SELECT channel AS value FROM conversations WHERE id = '{conversation}'"
+        ))
+        .await,
+        "telegram"
+    );
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_duplicate_update_is_handled_once() {
+    let tg = Tg::start().await;
+    let user = TgUser::new(7005, "en");
+    let update = user.text("only once please");
+    for _ in 0..3 {
+        assert_eq!(tg.send(&update).await, 200);
+    }
+    tg.settled().await;
+    tg.bot.wait_sent(GROUP, "only once please").await;
+    assert_eq!(
+        tg.server
+            .scalar("SELECT count(*) AS n FROM events WHERE body = 'only once please'")
+            .await,
+        1
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let posts = tg
+        .bot
+        .sent_to(GROUP)
+        .into_iter()
+        .filter(|c| c.text().contains("only once please"))
+        .count();
+    assert_eq!(posts, 1);
+    tg.stop().await;
+}
+
+/// A customer's message opens their ticket; the returned conversation id.
+async fn customer_writes(tg: &Tg, user: &TgUser, text: &str) -> String {
+    assert_eq!(tg.send(&user.text(text)).await, 200);
+    tg.bot.wait_sent(GROUP, text).await;
+    tg.conversation_of_latest().await
+}
+
+#[actix_rt::test]
+async fn web_and_group_replies_reach_the_customer_and_notes_never_do() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
+    let user = TgUser::new(7006, "en");
+    let conversation = customer_writes(&tg, &user, "Need help with billing").await;
+    let (code, _) = s
+        .post(
+            &format!("/api/v1/conversations/{conversation}/take"),
+            &agent.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (code, _) = s
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &agent.token,
+            json!({"client_id": "r1", "text": "Let me check that for you"}),
+        )
+        .await;
+    assert_eq!(code, 201, "the reply is acked once committed");
+    let reply = tg.bot.wait_sent(user.id, "Let me check that for you").await;
+    assert_eq!(reply.method, "sendmessage");
+    assert_eq!(reply.text(), "Live Support: Let me check that for you");
+    let (code, _) = s
+        .post(
+            &format!("/api/v1/conversations/{conversation}/notes"),
+            &agent.token,
+            json!({"client_id": "n1", "text": "internal: customer sounds upset"}),
+        )
+        .await;
+    assert!(code == 200 || code == 201, "{code}");
+
+    // The same agent links Telegram and answers from the support group.
+    let (code, link) = s
+        .post(
+            "/api/v1/operators/me/telegram-link",
+            &agent.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 201, "{link}");
+    let code_text = link["code"].as_str().unwrap().to_owned();
+    let agent_tg = TgUser::new(9001, "en");
+    assert_eq!(
+        tg.send(&agent_tg.text(&format!("/link {code_text}"))).await,
+        200
+    );
+    tg.bot.wait_sent(agent_tg.id, "linked").await;
+    let (_, me) = s.get("/api/v1/operators/me", &agent.token).await;
+    assert_eq!(me["telegram_linked"], true, "{me}");
+
+    let post = tg.bot.wait_sent(GROUP, "Need help with billing").await;
+    let post_id = message_id_of_post(&tg, &post).await;
+    assert_eq!(
+        tg.send(&agent_tg.group_reply(post_id, "Refund issued today"))
+            .await,
+        200
+    );
+    let from_group = tg.bot.wait_sent(user.id, "Refund issued today").await;
+    assert_eq!(from_group.text(), "Live Support: Refund issued today");
+    assert_eq!(
+        tg.send(&agent_tg.group_reply(post_id, "/note check refund in 2 days"))
+            .await,
+        200
+    );
+    tg.settled().await;
+    assert_eq!(
+        s.scalar(&format!(
+            "SELECT count(*) AS n FROM events WHERE conversation_id = '{conversation}' \
+             AND kind = 'note' AND body = 'check refund in 2 days'"
+        ))
+        .await,
+        1
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    for call in tg.bot.sent_to(user.id) {
+        assert!(
+            !call.text().contains("internal"),
+            "a note reached the customer: {call:?}"
+        );
+        assert!(
+            !call.text().contains("check refund"),
+            "a note reached the customer: {call:?}"
+        );
+    }
+    assert!(tg.bot.calls_of("forwardMessage").is_empty());
+    tg.stop().await;
+}
+
+/// The message id the fake gave the bot's post (from its answer order: recorded posts).
+async fn message_id_of_post(tg: &Tg, post: &common::fake_bot::BotCall) -> i64 {
+    let text = post.text();
+    let _ = text;
+    tg.server
+        .eventually("the post is recorded", || async {
+            tg.server
+                .scalar("SELECT count(*) AS n FROM telegram_posts")
+                .await
+                > 0
+        })
+        .await;
+    tg.server
+        .scalar("SELECT max(message_id) AS n FROM telegram_posts")
+        .await
+}
+
+#[actix_rt::test]
+async fn media_is_recorded_by_kind_and_copied_never_forwarded() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let user = TgUser::new(7007, "en");
+    let conversation = customer_writes(&tg, &user, "I have screenshots").await;
+    let (photo_id, photo) = user.photo("the error screen");
+    let (_, document) = user.document();
+    let (_, voice) = user.voice();
+    let (_, sticker) = user.sticker();
+    for update in [&photo, &document, &voice, &sticker] {
+        assert_eq!(tg.send(update).await, 200);
+    }
+    tg.settled().await;
+    let bodies: Vec<String> = (2..=5)
+        .map(|seq| {
+            let s = &s;
+            let conversation = conversation.clone();
+            async move {
+                s.text(&format!(
+                    "SELECT body AS value FROM events WHERE conversation_id = '{conversation}' AND seq = {seq}"
+                ))
+                .await
+            }
+        })
+        .collect::<futures_util::stream::FuturesOrdered<_>>()
+        .collect_all()
+        .await;
+    assert_eq!(
+        bodies,
+        vec![
+            "[photo] the error screen",
+            "[document]",
+            "[voice]",
+            "[sticker]"
+        ]
+    );
+    let copies = tg
+        .bot
+        .wait_for("four copies into the group", |calls| {
+            calls.iter().filter(|c| c.method == "copymessage").count() >= 4
+        })
+        .await;
+    let photo_copy = copies
+        .iter()
+        .find(|c| c.method == "copymessage" && c.body["message_id"] == photo_id)
+        .unwrap();
+    assert_eq!(photo_copy.chat(), Some(GROUP));
+    assert_eq!(photo_copy.body["from_chat_id"], user.id);
+    assert!(photo_copy.text().contains("the error screen"));
+    assert_eq!(photo_copy.buttons().len(), 3);
+    assert!(
+        tg.bot.calls_of("forwardMessage").is_empty(),
+        "forwardMessage shows the sender"
+    );
+    tg.stop().await;
+}
+
+trait CollectAll: futures_util::Stream + Sized {
+    async fn collect_all(self) -> Vec<Self::Item> {
+        use futures_util::StreamExt;
+        self.collect().await
+    }
+}
+impl<S: futures_util::Stream> CollectAll for S {}
+
+#[actix_rt::test]
+async fn an_edit_is_a_new_event_naming_the_original() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let user = TgUser::new(7008, "en");
+    let message_id = common::telegram::next_message_id();
+    assert_eq!(
+        tg.send(&user.text_with_id(message_id, "My adress is Main st 1"))
+            .await,
+        200
+    );
+    tg.bot.wait_sent(GROUP, "Main st 1").await;
+    let conversation = tg.conversation_of_latest().await;
+    assert_eq!(
+        tg.send(&user.edited(message_id, "My address is Main st 1"))
+            .await,
+        200
+    );
+    tg.settled().await;
+    let edited = s
+        .text(&format!(
+            "SELECT body || '|' || (data->>'edit_of') AS value FROM events \
+             WHERE conversation_id = '{conversation}' AND data ? 'edit_of'"
+        ))
+        .await;
+    assert_eq!(edited, "edited: My address is Main st 1|1");
+    assert_eq!(
+        s.text(&format!(
+            "SELECT body AS value FROM events WHERE conversation_id = '{conversation}' AND seq = 1"
+        ))
+        .await,
+        "My adress is Main st 1",
+        "history is never rewritten"
+    );
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn status_and_close_commands() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let user = TgUser::new(7009, "en");
+    assert_eq!(tg.send(&user.text("/status")).await, 200);
+    tg.bot.wait_sent(user.id, "You have no open ticket").await;
+    let conversation = customer_writes(&tg, &user, "Where is my parcel").await;
+    // Nobody is online: the ticket waits, and the customer is told where.
+    let created = tg.bot.wait_sent(user.id, "Support ticket SUPP-").await;
+    assert!(
+        created.text().contains("Your place in the queue: 1."),
+        "{}",
+        created.text()
+    );
+    assert_eq!(tg.send(&user.text("/status")).await, 200);
+    tg.bot.wait_sent(user.id, "waiting for an operator").await;
+    assert_eq!(tg.send(&user.text("/close")).await, 200);
+    tg.bot.wait_sent(user.id, "was resolved").await;
+    assert_eq!(
+        s.text(&format!(
+            "SELECT status AS value FROM conversations WHERE id = '{conversation}'"
+        ))
+        .await,
+        "resolved"
+    );
+    // Within the reopen window, the next message reopens the same ticket.
+    assert_eq!(tg.send(&user.text("one more thing")).await, 200);
+    tg.bot.wait_sent(GROUP, "one more thing").await;
+    assert_eq!(tg.conversation_of_latest().await, conversation);
+    assert_eq!(
+        s.text(&format!(
+            "SELECT status AS value FROM conversations WHERE id = '{conversation}'"
+        ))
+        .await,
+        "pending"
+    );
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn updates_we_do_not_handle_are_accepted_and_change_nothing() {
+    let tg = Tg::start().await;
+    let other_group = json!({
+        "update_id": common::telegram::next_update_id(),
+        "message": {
+            "message_id": 5, "date": 1764590000, "text": "hello bot",
+            "from": TgUser::new(7010, "en").from_json(),
+            "chat": {"id": -100999, "title": "Random group", "type": "supergroup"}
+        }
+    });
+    let channel_post = json!({
+        "update_id": common::telegram::next_update_id(),
+        "channel_post": {
+            "message_id": 6, "date": 1764590000, "text": "news",
+            "chat": {"id": -100777, "title": "News", "type": "channel"},
+            "sender_chat": {"id": -100777, "title": "News", "type": "channel"}
+        }
+    });
+    let unknown = json!({
+        "update_id": common::telegram::next_update_id(),
+        "poll_answer": {"poll_id": "123", "user": TgUser::new(7011, "en").from_json(), "option_ids": [0]}
+    });
+    let garbage: Value = json!({"no": "update id here"});
+    for update in [&other_group, &channel_post, &unknown, &garbage] {
+        assert_eq!(tg.send(update).await, 200, "{update}");
+    }
+    let status = tg
+        .server
+        .http
+        .post(tg.server.url("/telegram/webhook"))
+        .header("X-Telegram-Bot-Api-Secret-Token", common::telegram::SECRET)
+        .body("{not json at all")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 200);
+    tg.settled().await;
+    assert_eq!(
+        tg.server
+            .scalar("SELECT count(*) AS n FROM conversations")
+            .await,
+        0
+    );
+    assert_eq!(
+        tg.server
+            .scalar("SELECT count(*) AS n FROM telegram_inbox")
+            .await,
+        5
+    );
+    // The server is still fine.
+    let user = TgUser::new(7012, "en");
+    customer_writes(&tg, &user, "still working?").await;
+    let _ = group_chat();
+    tg.stop().await;
+}
