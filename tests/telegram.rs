@@ -464,3 +464,219 @@ async fn updates_we_do_not_handle_are_accepted_and_change_nothing() {
     let _ = group_chat();
     tg.stop().await;
 }
+
+#[actix_rt::test]
+async fn operators_never_see_who_a_telegram_customer_is() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let sup = s.add_operator("Ada Admin", Role::Admin, 5).await;
+    let (mut ws, _) = s.operator_ws(&sup).await;
+    // A distinctive id, so that it cannot turn up by chance in a timestamp or a counter.
+    let user = TgUser::new(5_550_123_987, "ru");
+    assert_eq!(tg.send(&user.text("/start")).await, 200);
+    assert_eq!(tg.send(&user.press("support", None, 3)).await, 200);
+    assert_eq!(
+        tg.send(&user.text("Привет, у меня проблема с заказом"))
+            .await,
+        200
+    );
+    let (_, photo) = user.photo("screenshot");
+    assert_eq!(tg.send(&photo).await, 200);
+    assert_eq!(
+        tg.send(&user.edited(common::telegram::next_message_id(), "x"))
+            .await,
+        200
+    );
+    tg.settled().await;
+    let conversation = tg.conversation_of_latest().await;
+    tg.bot
+        .wait_for("the photo copied to the group", |calls| {
+            calls.iter().any(|c| c.method == "copymessage")
+        })
+        .await;
+    let mut seen = Vec::new();
+    while let Some(frame) = ws.next(std::time::Duration::from_millis(300)).await {
+        seen.push(("socket frame".to_owned(), frame.to_string()));
+    }
+    for path in [
+        "/api/v1/conversations".to_owned(),
+        format!("/api/v1/conversations/{conversation}"),
+        format!("/api/v1/conversations/{conversation}/events"),
+        format!("/api/v1/conversations/{conversation}/contact"),
+        "/api/v1/search?q=%D0%B7%D0%B0%D0%BA%D0%B0%D0%B7%D0%BE%D0%BC".to_owned(),
+        "/api/v1/stats".to_owned(),
+        "/api/v1/audit".to_owned(),
+    ] {
+        let (code, body) = s.get(&path, &sup.token).await;
+        assert_eq!(code, 200, "{path}: {body}");
+        seen.push((path, body.to_string()));
+    }
+    // What the group sees of a post: its text or caption and its buttons (`from_chat_id` of
+    // a copy is for Telegram; a copied message shows no sender).
+    for call in tg.bot.sent_to(GROUP) {
+        let shown = json!([
+            call.body["text"],
+            call.body["caption"],
+            call.body["reply_markup"]
+        ]);
+        seen.push(("group post".to_owned(), shown.to_string()));
+    }
+    assert!(
+        seen.iter()
+            .any(|(_, body)| body.contains("у меня проблема")),
+        "the scan saw the message"
+    );
+    let secrets = [
+        user.id.to_string(),
+        user.username.clone(),
+        user.first_name.clone(),
+        user.last_name.clone(),
+    ];
+    for (place, body) in &seen {
+        for secret in &secrets {
+            assert!(
+                !body.contains(secret.as_str()),
+                "{place} shows {secret:?}: {body}"
+            );
+        }
+    }
+    // The id is stored only sealed: no column holds it in clear.
+    assert_eq!(
+        s.scalar(&format!(
+            "SELECT count(*) AS n FROM channel_identities WHERE position('{}'::bytea in external_id) > 0",
+            user.id
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) AS n FROM telegram_inbox WHERE payload IS NOT NULL")
+            .await,
+        0,
+        "handled updates are erased"
+    );
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_web_customers_messages_are_posted_to_the_support_group_too() {
+    let tg = Tg::start().await;
+    let widget = tg.server.open_chat("Hi from the website").await;
+    let post = tg.bot.wait_sent(GROUP, "Hi from the website").await;
+    assert!(post.text().contains(&widget.ticket), "{}", post.text());
+    let (mut visitor, _) = tg.server.visitor(&widget, None).await;
+    visitor
+        .send(json!({"type": "message", "client_id": "w2", "text": "second line"}))
+        .await;
+    visitor.recv_type("ack").await;
+    tg.bot.wait_sent(GROUP, "second line").await;
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_blocked_contact_is_refused_politely_and_nothing_they_send_is_stored() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let sup = s.add_operator("Sam Super", Role::Supervisor, 5).await;
+    let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
+    let user = TgUser::new(7020, "en");
+    let conversation = customer_writes(&tg, &user, "first message").await;
+    let (code, contact) = s
+        .get(
+            &format!("/api/v1/conversations/{conversation}/contact"),
+            &sup.token,
+        )
+        .await;
+    assert_eq!(code, 200);
+    let contact_id = contact["id"].as_str().unwrap().to_owned();
+    assert_eq!(contact["blocked"], Value::Null);
+    let (code, body) = s
+        .post(
+            &format!("/api/v1/contacts/{contact_id}/block"),
+            &agent.token,
+            json!({"reason": "spam"}),
+        )
+        .await;
+    assert_eq!(code, 403, "agents may not block: {body}");
+    let (code, body) = s
+        .post(
+            &format!("/api/v1/contacts/{contact_id}/block"),
+            &sup.token,
+            json!({"reason": "", "until": null}),
+        )
+        .await;
+    assert_eq!(
+        (code, body["error"]["field"].clone()),
+        (422, json!("reason"))
+    );
+    let (code, body) = s
+        .post(
+            &format!("/api/v1/contacts/{contact_id}/block"),
+            &sup.token,
+            json!({"reason": "abusive"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let before = s.event_count(&conversation).await;
+    for text in ["you there?", "hello??", "answer me"] {
+        assert_eq!(tg.send(&user.text(text)).await, 200);
+    }
+    tg.settled().await;
+    assert_eq!(s.event_count(&conversation).await, before, "nothing stored");
+    tg.bot.wait_sent(user.id, "cannot accept messages").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let refusals = tg
+        .bot
+        .sent_to(user.id)
+        .into_iter()
+        .filter(|c| c.text().contains("cannot accept messages"))
+        .count();
+    assert_eq!(refusals, 1, "one polite refusal a day");
+    let (_, contact) = s
+        .get(
+            &format!("/api/v1/conversations/{conversation}/contact"),
+            &sup.token,
+        )
+        .await;
+    assert_eq!(contact["blocked"]["reason"], "abusive");
+    assert_eq!(
+        s.scalar("SELECT count(*) AS n FROM audit_log WHERE action = 'contact.block'")
+            .await,
+        1
+    );
+
+    // Unblocked, they are heard again.
+    let (code, _) = s
+        .delete(&format!("/api/v1/contacts/{contact_id}/block"), &sup.token)
+        .await;
+    assert_eq!(code, 204);
+    assert_eq!(tg.send(&user.text("sorry about that")).await, 200);
+    tg.bot.wait_sent(GROUP, "sorry about that").await;
+
+    // A blocked web visitor gets `blocked` on the socket.
+    let widget = s.open_chat("web hello").await;
+    let (_, web_contact) = s
+        .get(
+            &format!("/api/v1/conversations/{}/contact", widget.conversation_id),
+            &sup.token,
+        )
+        .await;
+    let web_contact_id = web_contact["id"].as_str().unwrap().to_owned();
+    let (mut visitor, _) = s.visitor(&widget, None).await;
+    let (code, _) = s
+        .post(
+            &format!("/api/v1/contacts/{web_contact_id}/block"),
+            &sup.token,
+            json!({"reason": "spam"}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let before = s.event_count(&widget.conversation_id).await;
+    visitor
+        .send(json!({"type": "message", "client_id": "b1", "text": "let me in"}))
+        .await;
+    let error = visitor.recv_type("error").await;
+    assert_eq!(error["code"], "blocked", "{error}");
+    assert_eq!(s.event_count(&widget.conversation_id).await, before);
+    tg.stop().await;
+}

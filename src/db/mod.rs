@@ -2,6 +2,7 @@
 //! module of queries per table. Nothing here knows about actors or HTTP.
 
 pub mod audit;
+pub mod contacts;
 pub mod content;
 pub mod conversations;
 pub mod event_writer;

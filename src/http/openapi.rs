@@ -11,7 +11,7 @@ use utoipa::openapi::{Components, RefOr};
 use utoipa::{OpenApi, ToSchema};
 
 use super::{
-    actions, auth, content, conversations, groups, health, metrics, operators, widget, ws,
+    actions, auth, content, conversations, groups, health, metrics, operators, telegram, widget, ws,
 };
 use crate::actors::conversation::Ack;
 use crate::domain::{
@@ -57,6 +57,10 @@ use crate::protocol::{ConversationSummary, OperatorView};
         operators::restore,
         operators::password,
         operators::revoke_sessions,
+        operators::me,
+        telegram::create_link_code,
+        telegram::unlink_me,
+        telegram::unlink_operator,
         groups::list,
         groups::create,
         groups::update,
@@ -97,6 +101,7 @@ use crate::protocol::{ConversationSummary, OperatorView};
         operators::RevokedSessions,
         operators::StatusRequest,
         operators::StatusResponse,
+        telegram::TelegramLinkCode,
         groups::GroupOut,
         groups::GroupMembers,
         groups::NewGroupRequest,

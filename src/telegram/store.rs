@@ -131,7 +131,7 @@ pub async fn customer_by_hash(
         row.map(|(contact, language, at, until, refused_at)| Customer {
             contact,
             language,
-            blocked: at.is_some() && until.is_none_or(|u| u > now),
+            blocked: crate::db::contacts::blocked(at, until, now),
             refused_at,
         }),
     )

@@ -190,6 +190,24 @@ pub fn tag_changed(registry: &ConversationRegistry, tag: TagId, name: Option<Str
     }
 }
 
+/// The customer was blocked (`Some(until)`) or unblocked (`None`).
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct ContactBlocked {
+    pub contact: ContactId,
+    pub block: Option<Option<DateTime<Utc>>>,
+}
+
+impl Handler<ContactBlocked> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, msg: ContactBlocked, _ctx: &mut Context<Self>) {
+        if let Some(state) = self.state.as_mut().filter(|s| s.contact == msg.contact) {
+            state.blocked = msg.block;
+        }
+    }
+}
+
 /// From the router: delete this conversation if nobody ever wrote in it and no visitor is
 /// connected (an unused widget session past its time); true when it was deleted.
 #[derive(Message)]

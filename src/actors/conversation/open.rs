@@ -90,6 +90,12 @@ pub async fn open(deps: &ConversationDeps, request: OpenRequest) -> AppResult<Op
             let (_, contact) = sessions::widget_by_token(&mut conn, &hash, Utc::now())
                 .await?
                 .ok_or_else(|| AppError::invalid("contact_token", "unknown or expired token"))?;
+            if crate::db::contacts::block_of(&mut conn, contact)
+                .await?
+                .is_some_and(|b| b.is_active(Utc::now()))
+            {
+                return Err(AppError::Blocked);
+            }
             let alias = conversations::contact_alias(&mut conn, contact).await?;
             let preferred = conversations::last_assignee_of_contact(&mut conn, contact).await?;
             Some((contact, alias, preferred))

@@ -39,6 +39,8 @@ pub(super) struct State {
     pub(super) tags: Vec<(TagId, String)>,
     /// Who had the conversation last, for sticky routing when it comes back.
     pub(super) previous_assignee: Option<OperatorId>,
+    /// The customer is blocked (until then, if given): nothing they send is stored.
+    pub(super) blocked: Option<Option<DateTime<Utc>>>,
 }
 
 impl State {
@@ -155,6 +157,12 @@ impl State {
             By::Visitor(contact) => {
                 if *contact != state.contact || msg.kind != EventKind::Message {
                     return Err(AppError::Forbidden("not your conversation".into()));
+                }
+                if state
+                    .blocked
+                    .is_some_and(|until| until.is_none_or(|u| u > now))
+                {
+                    return Err(AppError::Blocked);
                 }
                 (Author::Visitor, contact.0, state.alias.clone())
             }
@@ -286,6 +294,9 @@ pub(super) async fn load_state(pool: DbPool, id: ConversationId) -> AppResult<St
     let stored_max = events::max_seq(&mut conn, id).await?;
     let answered = conversations::open_assignment_answered(&mut conn, id).await?;
     let tags = conversations::tags_of(&mut conn, id).await?;
+    let blocked = crate::db::contacts::block_of(&mut conn, row.contact_id)
+        .await?
+        .map(|b| b.until);
     let sent = events::sent_client_ids(&mut conn, id)
         .await?
         .into_iter()
@@ -311,5 +322,6 @@ pub(super) async fn load_state(pool: DbPool, id: ConversationId) -> AppResult<St
         sent,
         tags,
         previous_assignee: row.assignee_id,
+        blocked,
     })
 }

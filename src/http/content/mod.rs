@@ -40,6 +40,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/search").route(web::get().to(search::search)))
     .service(web::resource("/conversations/{id}/contact").route(web::get().to(contact::contact)))
+    .service(
+        web::resource("/contacts/{id}/block")
+            .route(web::post().to(contact::block))
+            .route(web::delete().to(contact::unblock)),
+    )
     .service(web::resource("/stats").route(web::get().to(stats::stats)))
     .service(web::resource("/audit").route(web::get().to(audit::list)));
 }
@@ -59,6 +64,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         canned::delete,
         search::search,
         contact::contact,
+        contact::block,
+        contact::unblock,
         stats::stats,
         audit::list,
     ),
@@ -74,6 +81,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         search::SearchResult,
         search::SearchPage,
         contact::ContactHistory,
+        contact::BlockView,
+        contact::BlockRequest,
         stats::Stats,
         stats::Volume,
         stats::ByStatus,
