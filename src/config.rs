@@ -136,6 +136,8 @@ pub struct Config {
     pub telegram_calls_per_sec: u32,
     pub telegram_chat_interval_ms: u64,
     pub telegram_group_interval_ms: u64,
+    /// A waiting Telegram customer is told their new place in the queue at most this often.
+    pub telegram_queue_notice_secs: u64,
     /// Take updates by long polling instead of the webhook (`serve --telegram-polling`).
     pub telegram_polling: bool,
 }
@@ -201,6 +203,7 @@ impl Default for Config {
             telegram_chat_interval_ms: 1000,
             telegram_group_interval_ms: 3000,
             telegram_polling: false,
+            telegram_queue_notice_secs: 60,
         }
     }
 }

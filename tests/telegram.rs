@@ -680,3 +680,38 @@ async fn a_blocked_contact_is_refused_politely_and_nothing_they_send_is_stored()
     assert_eq!(s.event_count(&widget.conversation_id).await, before);
     tg.stop().await;
 }
+
+#[actix_rt::test]
+async fn waiting_customers_are_told_when_their_place_changes_at_most_so_often() {
+    let tg = Tg::start_with(|c| switchboard::config::Config {
+        telegram_queue_notice_secs: 1,
+        ..c
+    })
+    .await;
+    let s = &tg.server;
+    let first = TgUser::new(7030, "en");
+    let second = TgUser::new(7031, "en");
+    let c1 = customer_writes(&tg, &first, "first in line").await;
+    customer_writes(&tg, &second, "second in line").await;
+    let created = tg.bot.wait_sent(second.id, "Support ticket").await;
+    assert!(
+        created.text().contains("Your place in the queue: 2."),
+        "{}",
+        created.text()
+    );
+    // The first one is taken after the notice interval: the second moves up and is told.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
+    let (code, _) = s
+        .post(
+            &format!("/api/v1/conversations/{c1}/take"),
+            &agent.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    tg.bot
+        .wait_sent(second.id, "Your place in the queue: 1.")
+        .await;
+    tg.stop().await;
+}

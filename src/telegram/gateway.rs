@@ -38,8 +38,6 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Retries of a call that failed for a reason that may pass (network, Telegram's 5xx).
 const MAX_ATTEMPTS: i32 = 10;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// A customer is told their new place in the queue at most this often.
-const QUEUE_NOTICE_EVERY: Duration = Duration::from_secs(60);
 
 /// What the webhook needs: where to store updates and whom to wake.
 #[derive(Clone)]
@@ -178,9 +176,10 @@ impl Telegram {
 
     /// At most one queue notice a minute per conversation.
     fn may_tell_queue(&self, conversation: ConversationId) -> bool {
+        let every = Duration::from_secs(self.config().telegram_queue_notice_secs);
         let mut told = self.queue_told.lock();
         let now = Instant::now();
-        told.retain(|_, at| now.duration_since(*at) < QUEUE_NOTICE_EVERY);
+        told.retain(|_, at| now.duration_since(*at) < every);
         if told.contains_key(&conversation) {
             return false;
         }
