@@ -8,6 +8,7 @@ mod proto;
 mod shard;
 mod slow;
 mod sys;
+mod telegram;
 mod workflow;
 
 use std::path::PathBuf;
@@ -58,6 +59,13 @@ enum Command {
     /// Clients that stop reading: server RSS while stalled operator sockets are fanned large
     /// messages, and how those sockets end (issue 8).
     Slow(slow::SlowArgs),
+    /// Telegram webhook intake at a fixed rate: response times, stored and handled per second
+    /// (issue 9).
+    TelegramLoad(telegram::LoadArgs),
+    /// A fake Bot API recording every call; `GET /stats` reports outbound throughput.
+    TelegramFake(telegram::ServeArgs),
+    /// The baseline for `telegram-load`: an empty actix-web handler.
+    EmptyServer(telegram::ServeArgs),
     /// Wait until the server answers GET /health with 200 (for scripts).
     Wait {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -159,6 +167,21 @@ async fn wait_healthy(url: &str, limit: Duration) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The servers run on actix's own runtime, not inside tokio's.
+    let served = match &cli.command {
+        Command::TelegramFake(a) => Some(telegram::fake(a.clone())),
+        Command::EmptyServer(a) => Some(telegram::empty_server(a.clone())),
+        _ => None,
+    };
+    if let Some(result) = served {
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -175,6 +198,8 @@ fn main() -> ExitCode {
             Command::Assign(a) => workflow::assign(a).await,
             Command::Api(a) => workflow::api(a).await,
             Command::Slow(a) => slow::slow(a).await,
+            Command::TelegramLoad(a) => telegram::load(a).await,
+            Command::TelegramFake(_) | Command::EmptyServer(_) => Ok(()),
             Command::Wait { url, timeout_secs } => {
                 wait_healthy(&url, Duration::from_secs(timeout_secs)).await
             }
