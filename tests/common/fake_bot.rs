@@ -227,7 +227,17 @@ async fn handle(
         .get("method")
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = if content_type.starts_with("multipart/form-data") {
+        multipart_fields(&content_type, &body)
+    } else {
+        serde_json::from_slice(&body).unwrap_or(Value::Null)
+    };
     let chat = body.get("chat_id").and_then(Value::as_i64);
     let mut s = state.lock();
     s.calls.push(BotCall {
@@ -317,4 +327,34 @@ async fn handle(
         _ => json!(true),
     };
     HttpResponse::Ok().json(json!({"ok": true, "result": result}))
+}
+
+/// The text fields of a multipart body (teloxide sends `setWebhook` so), as a JSON object; a
+/// field holding JSON (`allowed_updates`) is parsed.
+fn multipart_fields(content_type: &str, body: &[u8]) -> Value {
+    let Some(boundary) = content_type.split("boundary=").nth(1) else {
+        return Value::Null;
+    };
+    let boundary = format!("--{}", boundary.trim_matches('"'));
+    let text = String::from_utf8_lossy(body);
+    let mut fields = serde_json::Map::new();
+    for part in text.split(boundary.as_str()) {
+        let Some((head, value)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let Some(name) = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        let value = value.trim_end_matches("\r\n").to_owned();
+        let parsed = serde_json::from_str::<Value>(&value)
+            .ok()
+            .filter(|v| v.is_array() || v.is_object() || v.is_number() || v.is_boolean())
+            .unwrap_or(Value::String(value));
+        fields.insert(name.to_owned(), parsed);
+    }
+    Value::Object(fields)
 }

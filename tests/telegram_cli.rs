@@ -1,0 +1,166 @@
+//! The `switchboard` binary with the Telegram channel: `telegram webhook set|info|delete`
+//! against a fake Bot API, and what a server logs at the default level while Telegram
+//! customers write (no ids, names, usernames or message text; never the token).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::fake_bot::FakeBot;
+use common::telegram::{random_key, TgUser, GROUP, SECRET, TOKEN};
+use common::TestDb;
+use serde_json::json;
+
+fn switchboard(bot: &FakeBot, db: &TestDb) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.env("DATABASE_URL", &db.url)
+        .env("TELEGRAM_BOT_TOKEN", TOKEN)
+        .env("TELEGRAM_WEBHOOK_SECRET", SECRET)
+        .env("TELEGRAM_API_URL", &bot.url)
+        .env("SWITCHBOARD_PUBLIC_URL", "https://support.example.com/")
+        .env("SWITCHBOARD_IDENTITY_KEY", random_key())
+        .env("TELEGRAM_SUPPORT_CHAT_ID", GROUP.to_string())
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[actix_rt::test]
+async fn the_webhook_commands_set_show_and_delete_it_without_showing_the_token() {
+    let bot = FakeBot::start(TOKEN).await;
+    let db = TestDb::create().await;
+    let (ok, text) = run(switchboard(&bot, &db).args(["telegram", "webhook", "set"]));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("https://support.example.com/telegram/webhook"),
+        "{text}"
+    );
+    let set = bot.calls_of("setWebhook");
+    assert_eq!(set.len(), 1);
+    assert_eq!(
+        set[0].body["url"],
+        "https://support.example.com/telegram/webhook"
+    );
+    assert_eq!(set[0].body["secret_token"], SECRET);
+    let allowed = set[0].body["allowed_updates"].as_array().unwrap().clone();
+    for kind in [
+        "message",
+        "edited_message",
+        "callback_query",
+        "my_chat_member",
+    ] {
+        assert!(allowed.contains(&json!(kind)), "{allowed:?}");
+    }
+    let (ok, text) = run(switchboard(&bot, &db).args(["telegram", "webhook", "info"]));
+    assert!(ok, "{text}");
+    assert!(text.contains("pending updates: 3"), "{text}");
+    assert!(text.contains("Connection refused"), "{text}");
+    let (ok, text) = run(switchboard(&bot, &db).args(["telegram", "webhook", "delete"]));
+    assert!(ok, "{text}");
+    assert_eq!(bot.calls_of("deleteWebhook").len(), 1);
+    assert!(!text.contains(TOKEN), "{text}");
+    // Without a secret, `set` refuses rather than open the webhook to anyone.
+    let (ok, text) = run(switchboard(&bot, &db)
+        .env_remove("TELEGRAM_WEBHOOK_SECRET")
+        .args(["telegram", "webhook", "set"]));
+    assert!(!ok);
+    assert!(text.contains("TELEGRAM_WEBHOOK_SECRET"), "{text}");
+    assert!(bot.calls().iter().all(|c| c.token_ok));
+    bot.stop().await;
+}
+
+#[actix_rt::test]
+async fn the_default_log_level_shows_no_customer_identity_nor_the_token() {
+    let bot = FakeBot::start(TOKEN).await;
+    let db = TestDb::create().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = switchboard(&bot, &db)
+        .arg("serve")
+        .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{base}/health")).send().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let user = TgUser::new(5_551_234_567, "en");
+    let secret_text = "my card number is 4111 and my flat is 12B";
+    let (_, photo) = user.photo("passport scan");
+    for update in [
+        user.text("/start"),
+        user.press("support", None, 1),
+        user.text(secret_text),
+        photo,
+        user.edited(9999, "no such message"),
+        user.kicked(),
+    ] {
+        let status = http
+            .post(format!("{base}/telegram/webhook"))
+            .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+            .header("content-type", "application/json")
+            .body(update.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    bot.wait_sent(GROUP, secret_text).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A graceful stop, then read everything it logged.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = tokio::task::spawn_blocking(move || {
+        let _ = child.wait();
+        child.wait_with_output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        logs.contains("Telegram channel on"),
+        "the log was read: {logs}"
+    );
+    for secret in [
+        user.id.to_string(),
+        user.username.clone(),
+        user.first_name.clone(),
+        user.last_name.clone(),
+        secret_text.to_owned(),
+        "passport scan".to_owned(),
+        TOKEN.to_owned(),
+        TOKEN.split(':').nth(1).unwrap().to_owned(),
+    ] {
+        assert!(!logs.contains(&secret), "the log shows {secret:?}:\n{logs}");
+    }
+    bot.stop().await;
+}
