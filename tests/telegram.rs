@@ -715,3 +715,103 @@ async fn waiting_customers_are_told_when_their_place_changes_at_most_so_often() 
         .await;
     tg.stop().await;
 }
+
+#[actix_rt::test]
+async fn one_chats_trouble_never_holds_up_another_chat() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let sup = s.add_operator("Sam Super", Role::Supervisor, 5).await;
+    let slow = TgUser::new(7040, "en");
+    let fine = TgUser::new(7041, "en");
+    let c_slow = customer_writes(&tg, &slow, "slow chat here").await;
+    let c_fine = customer_writes(&tg, &fine, "fine chat here").await;
+    tg.bot.wait_sent(slow.id, "Support ticket").await;
+    tg.bot.wait_sent(fine.id, "Support ticket").await;
+    // Telegram makes the first chat wait half a minute.
+    tg.bot.fail_next(
+        "sendMessage",
+        Some(slow.id),
+        common::fake_bot::Failure::RetryAfter(30),
+    );
+    for (conversation, text) in [(&c_slow, "to the slow chat"), (&c_fine, "to the fine chat")] {
+        let (code, body) = s
+            .post(
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                &sup.token,
+                json!({"client_id": text, "text": text}),
+            )
+            .await;
+        assert_eq!(code, 201, "{body}");
+    }
+    tg.bot.wait_sent(fine.id, "to the fine chat").await;
+    let refused = tg
+        .bot
+        .sent_to(slow.id)
+        .into_iter()
+        .filter(|c| c.text().contains("to the slow chat"))
+        .count();
+    assert_eq!(
+        refused, 1,
+        "the slow chat's reply was tried once and waits for retry_after"
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) AS n FROM telegram_outbox WHERE delivered_at IS NULL AND failed_at IS NULL")
+            .await,
+        1,
+        "only the slow chat's reply is still waiting"
+    );
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn an_admin_may_unlink_anyone_and_an_agent_only_themselves() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let admin = s.add_operator("Ada Admin", Role::Admin, 5).await;
+    let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
+    let other = s.add_operator("Bob Agent", Role::Agent, 5).await;
+    let (_, link) = s
+        .post(
+            "/api/v1/operators/me/telegram-link",
+            &agent.token,
+            json!({}),
+        )
+        .await;
+    let code = link["code"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 8);
+    assert!(link["command"].as_str().unwrap().ends_with(&code));
+    let phone = TgUser::new(9101, "en");
+    assert_eq!(
+        tg.send(&phone.text(&format!("/link {}", code.to_lowercase())))
+            .await,
+        200
+    );
+    tg.bot.wait_sent(phone.id, "now linked").await;
+    // A code works once.
+    assert_eq!(tg.send(&phone.text(&format!("/link {code}"))).await, 200);
+    tg.bot.wait_sent(phone.id, "unknown or has expired").await;
+    let (_, me) = s.get("/api/v1/operators/me", &agent.token).await;
+    assert_eq!(me["telegram_linked"], true);
+    let (code_other, _) = s
+        .delete(
+            &format!("/api/v1/operators/{}/telegram-link", agent.id),
+            &other.token,
+        )
+        .await;
+    assert_eq!(code_other, 403);
+    let (code_admin, _) = s
+        .delete(
+            &format!("/api/v1/operators/{}/telegram-link", agent.id),
+            &admin.token,
+        )
+        .await;
+    assert_eq!(code_admin, 204);
+    let (_, me) = s.get("/api/v1/operators/me", &agent.token).await;
+    assert_eq!(me["telegram_linked"], false);
+    assert_eq!(
+        s.scalar("SELECT count(*) AS n FROM audit_log WHERE action = 'operator.telegram_unlink'")
+            .await,
+        1
+    );
+    tg.stop().await;
+}

@@ -366,6 +366,50 @@ mod tests {
         assert_eq!(parts.concat(), dense);
     }
 
+    fn media_event(caption: &str) -> EventRow {
+        EventRow {
+            conversation_id: ConversationId::new(),
+            seq: 3,
+            kind: EventKind::Message,
+            author: Author::Visitor,
+            author_id: None,
+            author_name: "User-ABC".into(),
+            body: format!("[photo] {caption}"),
+            data: Some(serde_json::json!({
+                "media": "photo", "telegram_message_id": 77, "caption": caption
+            })),
+            client_id: None,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_caption_over_the_limit_follows_the_media_as_text() {
+        let conv = Conversation {
+            id: ConversationId::new(),
+            channel: Channel::Telegram,
+            contact: ContactId::new(),
+            ticket: "SUPP-20261202-ABCDEF",
+            alias: "User-ABCDEF",
+            language: "en",
+        };
+        let short = group_post(&conv, &media_event("a screenshot"));
+        assert_eq!(short.len(), 1);
+        assert!(
+            matches!(&short[0], Call::Copy { caption: Some(c), buttons, .. }
+            if c.ends_with("a screenshot") && buttons.len() == 3)
+        );
+        let long_caption = "x".repeat(MAX_CAPTION + 10);
+        let long = group_post(&conv, &media_event(&long_caption));
+        assert_eq!(long.len(), 2, "{long:?}");
+        assert!(
+            matches!(&long[0], Call::Copy { caption: Some(c), .. } if c.chars().count() <= MAX_CAPTION)
+        );
+        assert!(
+            matches!(&long[1], Call::Text { text, buttons } if text.contains(&long_caption) && buttons.len() == 3)
+        );
+    }
+
     #[test]
     fn post_buttons_fit_telegrams_callback_limit() {
         for (_, data) in post_buttons(ConversationId::new()) {
