@@ -67,6 +67,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)
         .and_then(|p| p.reading(&config.forwarded_header))
         .map_err(StartError::Setting)?;
+    let telegram = telegram_settings(&config)?;
     telemetry::handle();
     let url = config.database_url().to_owned();
     db::ensure_database(&url).await?;
@@ -113,7 +114,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     arbiters.push(router_thread);
     arbiters.push(writer_thread);
 
-    let intake = start_telegram(&config, &registry, &mut arbiters)?;
+    let intake = start_telegram(&config, telegram, &registry, &mut arbiters)?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut app_state = AppState::new(
@@ -184,15 +185,16 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     })
 }
 
-/// The Telegram channel, when a bot token is configured: the gateway on a thread of its own
-/// (and long polling, if asked for). Refuses to start with a token but no identity key.
-fn start_telegram(
-    config: &Arc<Config>,
-    registry: &Arc<ConversationRegistry>,
-    arbiters: &mut Vec<Arbiter>,
-) -> Result<Option<Intake>, StartError> {
+/// The Telegram channel's settings, checked before anything starts: a token needs an identity
+/// key, and a webhook secret must be one Telegram accepts.
+struct TelegramSettings {
+    token: String,
+    key: IdentityKey,
+    secret: Option<String>,
+}
+
+fn telegram_settings(config: &Config) -> Result<Option<TelegramSettings>, StartError> {
     let Some(token) = config.telegram_token() else {
-        tracing::info!("Telegram channel off (no TELEGRAM_BOT_TOKEN)");
         return Ok(None);
     };
     let key = config
@@ -202,8 +204,12 @@ fn start_telegram(
         .filter(|k| !k.trim().is_empty())
         .ok_or_else(|| {
             StartError::Setting(
-                "TELEGRAM_BOT_TOKEN is set but SWITCHBOARD_IDENTITY_KEY is not: it encrypts                  customers' Telegram ids; set it to standard base64 of 32 random bytes                  (`openssl rand -base64 32`) and keep it safe"
-                    .into(),
+                concat!(
+                    "TELEGRAM_BOT_TOKEN is set but SWITCHBOARD_IDENTITY_KEY is not: it encrypts ",
+                    "customers' Telegram ids; set it to standard base64 of 32 random bytes ",
+                    "(`openssl rand -base64 32`) and keep it safe"
+                )
+                .into(),
             )
         })?;
     let key = IdentityKey::from_base64(&key).map_err(|e| StartError::Setting(e.to_string()))?;
@@ -213,11 +219,31 @@ fn start_telegram(
         .map(|s| s.expose_secret().to_owned());
     if let Some(secret) = &secret {
         crate::telegram::validate_secret(secret).map_err(StartError::Setting)?;
-    } else if !config.telegram_polling {
+    }
+    Ok(Some(TelegramSettings {
+        token: token.to_owned(),
+        key,
+        secret,
+    }))
+}
+
+/// The Telegram channel, when configured: the gateway on a thread of its own (and long
+/// polling, if asked for).
+fn start_telegram(
+    config: &Arc<Config>,
+    settings: Option<TelegramSettings>,
+    registry: &Arc<ConversationRegistry>,
+    arbiters: &mut Vec<Arbiter>,
+) -> Result<Option<Intake>, StartError> {
+    let Some(TelegramSettings { token, key, secret }) = settings else {
+        tracing::info!("Telegram channel off (no TELEGRAM_BOT_TOKEN)");
+        return Ok(None);
+    };
+    if secret.is_none() && !config.telegram_polling {
         tracing::warn!("no TELEGRAM_WEBHOOK_SECRET: the webhook refuses every call");
     }
     let inbox_ready = Arc::new(tokio::sync::Notify::new());
-    let tg = Telegram::new(token, key.clone(), registry.clone(), inbox_ready.clone())
+    let tg = Telegram::new(&token, key.clone(), registry.clone(), inbox_ready.clone())
         .map_err(StartError::Setting)?;
     let tg = Arc::new(tg);
     let thread = Arbiter::new();

@@ -47,3 +47,8 @@ fn panel_lists_in_chromium() {
 fn panel_resilience_in_chromium() {
     run("panel-resilience.test.mjs");
 }
+
+#[test]
+fn panel_telegram_in_chromium() {
+    run("panel-telegram.test.mjs");
+}

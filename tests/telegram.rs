@@ -413,7 +413,7 @@ async fn updates_we_do_not_handle_are_accepted_and_change_nothing() {
         "update_id": common::telegram::next_update_id(),
         "message": {
             "message_id": 5, "date": 1764590000, "text": "hello bot",
-            "from": TgUser::new(7010, "en").from_json(),
+            "from": TgUser::new(7010, "en").user_json(),
             "chat": {"id": -100999, "title": "Random group", "type": "supergroup"}
         }
     });
@@ -427,7 +427,7 @@ async fn updates_we_do_not_handle_are_accepted_and_change_nothing() {
     });
     let unknown = json!({
         "update_id": common::telegram::next_update_id(),
-        "poll_answer": {"poll_id": "123", "user": TgUser::new(7011, "en").from_json(), "option_ids": [0]}
+        "poll_answer": {"poll_id": "123", "user": TgUser::new(7011, "en").user_json(), "option_ids": [0]}
     });
     let garbage: Value = json!({"no": "update id here"});
     for update in [&other_group, &channel_post, &unknown, &garbage] {

@@ -61,7 +61,14 @@ fn update(i: u64, args: &LoadArgs) -> Value {
 
 /// `switchboard_telegram_updates_total` from the server's /metrics.
 async fn handled(http: &reqwest::Client, url: &str) -> Option<u64> {
-    let text = http.get(format!("{url}/metrics")).send().await.ok()?.text().await.ok()?;
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
     text.lines()
         .find(|l| l.starts_with("switchboard_telegram_updates_total"))
         .and_then(|l| l.split_whitespace().last())
@@ -117,7 +124,10 @@ pub async fn load(args: LoadArgs) -> Result<(), String> {
         let _ = t.await;
     }
     let sent_secs = start.elapsed().as_secs_f64();
-    let hist: Histogram<u64> = hist.lock().map(|h| h.clone()).unwrap_or_else(|_| new_histogram());
+    let hist: Histogram<u64> = hist
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_else(|_| new_histogram());
     let statuses = statuses.lock().map(|s| s.clone()).unwrap_or_default();
     let ok = statuses.get("200").copied().unwrap_or(0);
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
@@ -228,7 +238,11 @@ pub fn fake(args: ServeArgs) -> Result<(), String> {
 type Shared = web::Data<(Arc<Mutex<Calls>>, Instant)>;
 
 async fn call(req: HttpRequest, data: Shared, body: web::Bytes) -> HttpResponse {
-    let method = req.match_info().get("method").unwrap_or_default().to_ascii_lowercase();
+    let method = req
+        .match_info()
+        .get("method")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let chat = body.get("chat_id").and_then(Value::as_i64).unwrap_or(0);
     let at = data.1.elapsed().as_micros() as u64;

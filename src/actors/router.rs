@@ -639,8 +639,11 @@ impl Router {
             }
         }
         for (id, position) in changed {
-            self.told.insert(id, position);
-            self.tell_listeners(id, position);
+            // Listeners hear of moves; a conversation's first place is told by whoever
+            // queued it (the Telegram gateway says it with the new ticket).
+            if self.told.insert(id, position).is_some() {
+                self.tell_listeners(id, position);
+            }
             if let Some(addr) = registry.running(id) {
                 addr.do_send(QueuePosition {
                     position,

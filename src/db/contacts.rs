@@ -35,17 +35,17 @@ pub async fn block_of(
     conn: &mut AsyncPgConnection,
     contact: ContactId,
 ) -> QueryResult<Option<Block>> {
-    let row: Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>)> =
-        contacts::table
-            .find(contact)
-            .select((
-                contacts::blocked_at,
-                contacts::blocked_until,
-                contacts::block_reason,
-            ))
-            .first(conn)
-            .await
-            .optional()?;
+    type Row = (Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>);
+    let row: Option<Row> = contacts::table
+        .find(contact)
+        .select((
+            contacts::blocked_at,
+            contacts::blocked_until,
+            contacts::block_reason,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
     Ok(row.and_then(|(at, until, reason)| {
         at.map(|at| Block {
             reason: reason.unwrap_or_default(),

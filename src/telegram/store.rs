@@ -107,13 +107,14 @@ pub async fn customer_by_hash(
     hash: &[u8],
 ) -> QueryResult<Option<Customer>> {
     let now = Utc::now();
-    let row: Option<(
+    type Row = (
         ContactId,
         String,
         Option<DateTime<Utc>>,
         Option<DateTime<Utc>>,
         Option<DateTime<Utc>>,
-    )> = ci::table
+    );
+    let row: Option<Row> = ci::table
         .inner_join(contacts::table)
         .filter(ci::channel.eq(TELEGRAM))
         .filter(ci::lookup_hash.eq(hash))

@@ -14,6 +14,7 @@ import { mountChat } from './views/chat.js';
 import { mountDashboard } from './views/dashboard.js';
 import { mountAdmin } from './views/admin.js';
 import { mountForbidden } from './views/forbidden.js';
+import { createProfileMenu } from './views/profile.js';
 
 const root = document.getElementById('app');
 document.documentElement.lang = lang;
@@ -51,7 +52,7 @@ function parseRoute(hash) {
 
 // ------------------------------------------------------------------------ shell
 
-let shell = null; // {sidebar, listPane, mainPane, badges, navLinks, presence, conn}
+let shell = null; // {sidebar, listPane, mainPane, badges, navLinks, presence, conn, profile}
 let listMount = null; // {kind, cleanup}
 let mainCleanup = null;
 let lastListKind = sessionStorage.getItem('sb.list') || 'queue';
@@ -103,6 +104,9 @@ function buildShell() {
     languages.map((l) => [l.code, l.name]), lang);
   onPick(langSel, setLanguage, { revert: () => { langSel.value = lang; } });
 
+  shell?.profile.destroy();
+  const profile = createProfileMenu();
+
   const logout = h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'data-testid': 'logout' }, t('auth.logout'));
   logout.addEventListener('click', signOut);
 
@@ -114,7 +118,8 @@ function buildShell() {
         h('span', { class: 'role-tag' }, tc(`role.${me.role}`))),
       h('div', { class: 'presence-line' },
         h('label', { for: 'presence-select', class: 'presence-label' }, t('presence.label')),
-        presence)),
+        presence),
+      profile.el),
     nav,
     h('div', { class: 'sidebar-foot' }, conn, notifyBtn, langSel, logout));
 
@@ -126,7 +131,7 @@ function buildShell() {
   root.className = 'shell';
   root.removeAttribute('aria-busy');
   replace(root, skip, sidebar, listPane, mainPane);
-  shell = { sidebar, listPane, mainPane, badges, navLinks, presence, conn };
+  shell = { sidebar, listPane, mainPane, badges, navLinks, presence, conn, profile };
   updateBadges();
   updateConn(store.state.socketState);
 }
@@ -264,6 +269,7 @@ function endSession(message) {
   unmountList();
   store.signOut();
   api.setToken(null);
+  shell?.profile.destroy();
   shell = null;
   if (message) toastError({ message });
 }

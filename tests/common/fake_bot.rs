@@ -238,6 +238,23 @@ async fn handle(
     } else {
         serde_json::from_slice(&body).unwrap_or(Value::Null)
     };
+    let (response, empty_poll) = answer(state, token, &bot, &method, body);
+    if empty_poll {
+        // A short long poll.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    response
+}
+
+/// Records the call and makes Telegram's answer; true for a poll with nothing to return.
+fn answer(
+    state: &Mutex<State>,
+    token: &str,
+    bot: &str,
+    method: &str,
+    body: Value,
+) -> (HttpResponse, bool) {
+    let method = method.to_owned();
     let chat = body.get("chat_id").and_then(Value::as_i64);
     let mut s = state.lock();
     s.calls.push(BotCall {
@@ -247,7 +264,7 @@ async fn handle(
         token_ok: bot == format!("bot{token}"),
     });
     if s.down {
-        return fail(500, "Internal Server Error", None);
+        return (fail(500, "Internal Server Error", None), false);
     }
     let sends = matches!(
         method.as_str(),
@@ -259,7 +276,7 @@ async fn handle(
         .position(|f| f.method == method && (f.chat.is_none() || f.chat == chat))
     {
         let scripted = s.scripted.remove(pos).unwrap();
-        return match scripted.failure {
+        let refusal = match scripted.failure {
             Failure::RetryAfter(secs) => fail(
                 429,
                 &format!("Too Many Requests: retry after {secs}"),
@@ -273,9 +290,13 @@ async fn handle(
             ),
             Failure::ServerError => fail(500, "Internal Server Error", None),
         };
+        return (refusal, false);
     }
     if sends && chat.is_some_and(|c| s.blocked.contains(&c)) {
-        return fail(403, "Forbidden: bot was blocked by the user", None);
+        return (
+            fail(403, "Forbidden: bot was blocked by the user", None),
+            false,
+        );
     }
     s.next_id += 1;
     let id = s.next_id;
@@ -308,25 +329,17 @@ async fn handle(
         }),
         "getupdates" => {
             let offset = body.get("offset").and_then(Value::as_i64).unwrap_or(0);
-            let ready: Vec<Value> = s
-                .updates
-                .iter()
-                .filter(|u| u.get("update_id").and_then(Value::as_i64).unwrap_or(0) >= offset)
-                .cloned()
-                .collect();
-            s.updates
-                .retain(|u| u.get("update_id").and_then(Value::as_i64).unwrap_or(0) >= offset);
-            if ready.is_empty() {
-                drop(s);
-                // A short long poll.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                return HttpResponse::Ok().json(json!({"ok": true, "result": []}));
-            }
-            Value::Array(ready)
+            let id_of = |u: &Value| u.get("update_id").and_then(Value::as_i64).unwrap_or(0);
+            s.updates.retain(|u| id_of(u) >= offset);
+            Value::Array(s.updates.iter().cloned().collect())
         }
         _ => json!(true),
     };
-    HttpResponse::Ok().json(json!({"ok": true, "result": result}))
+    let empty_poll = method == "getupdates" && result.as_array().is_some_and(|a| a.is_empty());
+    (
+        HttpResponse::Ok().json(json!({"ok": true, "result": result})),
+        empty_poll,
+    )
 }
 
 /// The text fields of a multipart body (teloxide sends `setWebhook` so), as a JSON object; a

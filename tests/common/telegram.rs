@@ -132,7 +132,7 @@ impl TgUser {
         }
     }
 
-    pub fn from_json(&self) -> Value {
+    pub fn user_json(&self) -> Value {
         json!({
             "id": self.id,
             "is_bot": false,
@@ -157,7 +157,7 @@ impl TgUser {
     pub fn message_with(&self, message_id: i64, fields: Value) -> Value {
         let mut m = json!({
             "message_id": message_id,
-            "from": self.from_json(),
+            "from": self.user_json(),
             "chat": self.chat_json(),
             "date": 1764590000,
         });
@@ -252,7 +252,7 @@ impl TgUser {
             "update_id": next_update_id(),
             "callback_query": {
                 "id": format!("{}", 4_000_000_000_000_000_000u64 + next_message_id() as u64),
-                "from": self.from_json(),
+                "from": self.user_json(),
                 "message": {
                     "message_id": message_id,
                     "from": {"id": 42, "is_bot": true, "first_name": "SupportBot", "username": "support_bot"},
@@ -272,7 +272,7 @@ impl TgUser {
             "update_id": next_update_id(),
             "my_chat_member": {
                 "chat": self.chat_json(),
-                "from": self.from_json(),
+                "from": self.user_json(),
                 "date": 1764590200,
                 "old_chat_member": {"user": {"id": 42, "is_bot": true, "first_name": "SupportBot", "username": "support_bot"}, "status": "member"},
                 "new_chat_member": {"user": {"id": 42, "is_bot": true, "first_name": "SupportBot", "username": "support_bot"}, "status": "kicked", "until_date": 0}
@@ -287,7 +287,7 @@ impl TgUser {
             "update_id": next_update_id(),
             "message": {
                 "message_id": next_message_id(),
-                "from": self.from_json(),
+                "from": self.user_json(),
                 "chat": group,
                 "date": 1764590300,
                 "text": text,

@@ -143,5 +143,6 @@ export function mountChat(el, id) {
     offs.forEach((off) => off());
     timeline.destroy();
     composer.destroy();
+    contact.destroy();
   };
 }
