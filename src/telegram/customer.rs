@@ -210,7 +210,7 @@ async fn open_ticket(
         .ok()
         .flatten();
     if let Some(position) = position {
-        tg.queue_told_now(opened.summary.id);
+        tg.queue_told_now(opened.summary.id, position);
         text.push('\n');
         text.push_str(&Say::QueuePosition { position }.text(lang));
     }

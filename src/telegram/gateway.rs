@@ -58,7 +58,8 @@ pub struct Telegram {
     group: Mutex<Option<i64>>,
     /// Messages per hour, per Telegram customer.
     pub(super) hourly: DefaultKeyedRateLimiter<ContactId>,
-    queue_told: Mutex<HashMap<ConversationId, Instant>>,
+    /// The place each waiting customer was last told, and when.
+    queue_told: Mutex<HashMap<ConversationId, (Instant, usize)>>,
     /// Polite refusals sent, so a customer over a limit is told once, not on every message.
     pub(super) refusals: Mutex<HashMap<(ContactId, &'static str), Instant>>,
     global: DefaultDirectRateLimiter,
@@ -80,9 +81,10 @@ impl Telegram {
             Quota::per_hour(nonzero(config.telegram_messages_per_hour))
                 .allow_burst(nonzero(config.telegram_messages_per_hour)),
         );
+        // No burst: never more than the rate in any one second.
         let global = RateLimiter::direct(crate::config::quota_per_second(
             config.telegram_calls_per_sec,
-            config.telegram_calls_per_sec,
+            1,
         ));
         Ok(Telegram {
             bot,
@@ -174,21 +176,30 @@ impl Telegram {
         Ok(())
     }
 
-    /// At most one queue notice a minute per conversation.
-    fn may_tell_queue(&self, conversation: ConversationId) -> bool {
+    /// Whether a customer now at `position` is told so: only when they moved up, and at most
+    /// once per `telegram_queue_notice_secs` (a newcomer queued ahead of them by priority, or
+    /// a burst of moves, is not worth a message each).
+    fn may_tell_queue(&self, conversation: ConversationId, position: usize) -> bool {
         let every = Duration::from_secs(self.config().telegram_queue_notice_secs);
         let mut told = self.queue_told.lock();
         let now = Instant::now();
-        told.retain(|_, at| now.duration_since(*at) < every);
-        if told.contains_key(&conversation) {
-            return false;
+        // Forget customers not told anything for a day (no longer waiting, mostly).
+        told.retain(|_, (at, _)| now.duration_since(*at) < Duration::from_secs(86_400));
+        match told.get(&conversation) {
+            Some((_, last)) if position >= *last => false,
+            Some((at, _)) if now.duration_since(*at) < every => false,
+            _ => {
+                told.insert(conversation, (now, position));
+                true
+            }
         }
-        told.insert(conversation, now);
-        true
     }
 
-    pub(super) fn queue_told_now(&self, conversation: ConversationId) {
-        self.queue_told.lock().insert(conversation, Instant::now());
+    /// The customer was just told `position` (with their new ticket).
+    pub(super) fn queue_told_now(&self, conversation: ConversationId, position: usize) {
+        self.queue_told
+            .lock()
+            .insert(conversation, (Instant::now(), position));
     }
 
     /// Once per `every` per customer and reason: true when this refusal should be said.
@@ -250,7 +261,7 @@ impl Handler<WaitingAt> for TelegramGateway {
     type Result = ();
 
     fn handle(&mut self, msg: WaitingAt, ctx: &mut Context<Self>) {
-        if !self.tg.may_tell_queue(msg.conversation) {
+        if !self.tg.may_tell_queue(msg.conversation, msg.position) {
             return;
         }
         let tg = self.tg.clone();
