@@ -384,8 +384,12 @@ async fn delivery_loop(tg: Arc<Telegram>) {
                         wake = wake.min(ready);
                         continue;
                     }
-                    if tg.global.check().is_err() {
-                        wake = wake.min(now + Duration::from_millis(40));
+                    if let Err(not_until) = tg.global.check() {
+                        // Back exactly when the overall pace allows the next call.
+                        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                            &governor::clock::DefaultClock::default(),
+                        ));
+                        wake = wake.min(now + wait);
                         break;
                     }
                     busy.insert(row.lane.clone());

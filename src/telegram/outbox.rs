@@ -76,7 +76,7 @@ impl NewCall {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, QueryableByName)]
 #[diesel(table_name = telegram_outbox, check_for_backend(diesel::pg::Pg))]
 pub struct CallRow {
     pub id: i64,
@@ -273,18 +273,19 @@ pub async fn insert(conn: &mut AsyncPgConnection, calls: &[NewCall]) -> QueryRes
 }
 
 /// The first undelivered call of every lane (whatever its retry time: a lane waits for its
-/// head, which keeps its order).
+/// head, which keeps its order), oldest first, so that no lane waits behind newer ones.
 pub async fn heads(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<CallRow>> {
-    use telegram_outbox::dsl as o;
-    o::telegram_outbox
-        .filter(o::delivered_at.is_null())
-        .filter(o::failed_at.is_null())
-        .distinct_on(o::lane)
-        .order((o::lane, o::id))
-        .limit(limit)
-        .select(CallRow::as_select())
-        .load(conn)
-        .await
+    diesel::sql_query(
+        "SELECT id, lane, conversation_id, seq, payload, attempts, next_attempt_at FROM ( \
+           SELECT DISTINCT ON (lane) id, lane, conversation_id, seq, payload, attempts, \
+                  next_attempt_at \
+           FROM telegram_outbox WHERE delivered_at IS NULL AND failed_at IS NULL \
+           ORDER BY lane, id) AS heads \
+         ORDER BY id LIMIT $1",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await
 }
 
 pub async fn delivered(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
