@@ -276,9 +276,18 @@ async fn contact_history_lists_the_customers_other_conversations_by_alias_only()
     let (status, body) = server.get(&path, &ann.token).await;
     assert_eq!(status, 200, "{body}");
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    // The contact's own id (for blocking), whether it is blocked and reachable: nothing
+    // about who the customer is.
     assert_eq!(
         keys,
-        ["alias", "channel", "conversations"],
+        [
+            "alias",
+            "blocked",
+            "channel",
+            "conversations",
+            "id",
+            "reachable"
+        ],
         "nothing else about the customer"
     );
     assert_eq!(body["alias"], format!("User-{}", &first.ticket[14..]));

@@ -58,6 +58,7 @@ use crate::protocol::{ConversationSummary, OperatorView};
         operators::password,
         operators::revoke_sessions,
         operators::me,
+        telegram::webhook,
         telegram::create_link_code,
         telegram::unlink_me,
         telegram::unlink_operator,
@@ -117,6 +118,7 @@ use crate::protocol::{ConversationSummary, OperatorView};
         (name = "groups", description = "Departments and their routing strategies; admins manage them"),
         (name = "websocket", description = "Socket upgrades; the frames are described in the README"),
         (name = "operations", description = "Health, Prometheus metrics and this document"),
+        (name = "telegram", description = "The Telegram Bot API webhook (called by Telegram)"),
     )
 )]
 struct CoreApi;

@@ -22,7 +22,22 @@ const LINK_CODE_MINUTES: i64 = 10;
 const LINK_CODE_LEN: usize = 8;
 const LINK_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
-/// `POST /telegram/webhook`: Telegram's calls. The secret header is checked in constant time;
+/// `POST /telegram/webhook`
+#[utoipa::path(
+    post,
+    path = "/telegram/webhook",
+    operation_id = "telegram_webhook",
+    tag = "telegram",
+    params(("X-Telegram-Bot-Api-Secret-Token" = String, Header, description = "The webhook secret (`TELEGRAM_WEBHOOK_SECRET`)")),
+    request_body(content = Object, description = "A Telegram `Update`, as Telegram sends it", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (or already stored): it is handled from the inbox. Any content gets 200, so Telegram never re-sends it forever"),
+        (status = 401, description = "Wrong or missing secret token; nothing stored", body = ApiError),
+        (status = 404, description = "The Telegram channel is off", body = ApiError),
+        (status = 503, description = "The update could not be stored; Telegram delivers it again later", body = ApiError),
+    )
+)]
+/// Telegram's calls. The secret header is checked in constant time;
 /// an accepted update is stored (sealed) before the answer, and handled from the store. Any
 /// content is answered 200 (Telegram would re-send a refused one forever); only a failure to
 /// store answers 503, so that Telegram delivers it again.
