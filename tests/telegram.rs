@@ -208,8 +208,8 @@ async fn web_and_group_replies_reach_the_customer_and_notes_never_do() {
     let (_, me) = s.get("/api/v1/operators/me", &agent.token).await;
     assert_eq!(me["telegram_linked"], true, "{me}");
 
-    let post = tg.bot.wait_sent(GROUP, "Need help with billing").await;
-    let post_id = message_id_of_post(&tg, &post).await;
+    tg.bot.wait_sent(GROUP, "Need help with billing").await;
+    let post_id = message_id_of_post(&tg).await;
     assert_eq!(
         tg.send(&agent_tg.group_reply(post_id, "Refund issued today"))
             .await,
@@ -247,9 +247,7 @@ async fn web_and_group_replies_reach_the_customer_and_notes_never_do() {
 }
 
 /// The message id the fake gave the bot's post (from its answer order: recorded posts).
-async fn message_id_of_post(tg: &Tg, post: &common::fake_bot::BotCall) -> i64 {
-    let text = post.text();
-    let _ = text;
+async fn message_id_of_post(tg: &Tg) -> i64 {
     tg.server
         .eventually("the post is recorded", || async {
             tg.server
@@ -550,10 +548,22 @@ async fn operators_never_see_who_a_telegram_customer_is() {
         0
     );
     assert_eq!(
-        s.scalar("SELECT count(*) AS n FROM telegram_inbox WHERE payload IS NOT NULL")
-            .await,
+        s.scalar(
+            "SELECT count(*) AS n FROM telegram_inbox WHERE payload IS NOT NULL \
+             AND outcome NOT IN ('ignored', 'unreadable', 'failed')"
+        )
+        .await,
         0,
-        "handled updates are erased"
+        "handled updates are erased (what could not be acted on is kept, sealed)"
+    );
+    assert_eq!(
+        s.scalar(&format!(
+            "SELECT count(*) AS n FROM telegram_inbox WHERE position('{}'::bytea in payload) > 0",
+            user.id
+        ))
+        .await,
+        0,
+        "stored updates are sealed"
     );
     tg.stop().await;
 }
@@ -813,5 +823,153 @@ async fn an_admin_may_unlink_anyone_and_an_agent_only_themselves() {
             .await,
         1
     );
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn group_commands_never_reach_the_customer() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
+    let user = TgUser::new(7050, "en");
+    let conversation = customer_writes(&tg, &user, "please help").await;
+    let (code, _) = s
+        .post(
+            &format!("/api/v1/conversations/{conversation}/take"),
+            &agent.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (_, link) = s
+        .post(
+            "/api/v1/operators/me/telegram-link",
+            &agent.token,
+            json!({}),
+        )
+        .await;
+    let phone = TgUser::new(9201, "en");
+    assert_eq!(
+        tg.send(&phone.text(&format!("/link {}", link["code"].as_str().unwrap())))
+            .await,
+        200
+    );
+    tg.bot.wait_sent(phone.id, "now linked").await;
+    let post_id = message_id_of_post(&tg).await;
+    for text in [
+        "/note@SupportBot secret one",
+        "/Note secret two",
+        "/note\nsecret three",
+        "/refund secret four",
+    ] {
+        assert_eq!(tg.send(&phone.group_reply(post_id, text)).await, 200);
+    }
+    tg.settled().await;
+    assert_eq!(
+        s.scalar(&format!(
+            "SELECT count(*) AS n FROM events WHERE conversation_id = '{conversation}' AND kind = 'note'"
+        ))
+        .await,
+        3
+    );
+    tg.bot.wait_sent(GROUP, "is a command").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for call in tg.bot.sent_to(user.id) {
+        assert!(
+            !call.text().contains("secret"),
+            "reached the customer: {}",
+            call.text()
+        );
+    }
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn an_answer_that_cannot_be_read_counts_as_sent_and_is_not_repeated() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let sup = s.add_operator("Sam Super", Role::Supervisor, 5).await;
+    let user = TgUser::new(7051, "en");
+    let conversation = customer_writes(&tg, &user, "hello there").await;
+    tg.bot.wait_sent(user.id, "Support ticket").await;
+    tg.bot.fail_next(
+        "sendMessage",
+        Some(user.id),
+        common::fake_bot::Failure::Garbled,
+    );
+    let (code, _) = s
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &sup.token,
+            json!({"client_id": "g1", "text": "only once"}),
+        )
+        .await;
+    assert_eq!(code, 201);
+    tg.bot.wait_sent(user.id, "only once").await;
+    s.eventually("the reply is recorded as delivered", || async {
+        s.scalar("SELECT count(*) AS n FROM telegram_outbox WHERE delivered_at IS NULL AND failed_at IS NULL")
+            .await
+            == 0
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let sends = tg
+        .bot
+        .sent_to(user.id)
+        .into_iter()
+        .filter(|c| c.text().contains("only once"))
+        .count();
+    assert_eq!(sends, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) AS n FROM telegram_outbox WHERE error LIKE '%Ivan%'")
+            .await,
+        0,
+        "the answer's contents are never stored"
+    );
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn commands_count_toward_the_hourly_limit_and_long_edits_are_kept_whole() {
+    let tg = Tg::start_with(|c| switchboard::config::Config {
+        telegram_messages_per_hour: 4,
+        ..c
+    })
+    .await;
+    let s = &tg.server;
+    let user = TgUser::new(7052, "en");
+    let message_id = common::telegram::next_message_id();
+    assert_eq!(
+        tg.send(&user.text_with_id(message_id, "short text")).await,
+        200
+    );
+    tg.bot.wait_sent(GROUP, "short text").await;
+    let conversation = tg.conversation_of_latest().await;
+    let long = "word ".repeat(700);
+    assert_eq!(tg.send(&user.edited(message_id, long.trim())).await, 200);
+    tg.settled().await;
+    let stored: String = s
+        .text(&format!(
+            "SELECT string_agg(body, '' ORDER BY seq) AS value FROM events \
+             WHERE conversation_id = '{conversation}' AND data ? 'edit_of'"
+        ))
+        .await;
+    assert_eq!(
+        stored,
+        format!("edited: {}", long.trim()),
+        "split, nothing lost"
+    );
+    for _ in 0..3 {
+        assert_eq!(tg.send(&user.text("/status")).await, 200);
+    }
+    tg.bot.wait_sent(user.id, "too fast").await;
+    tg.settled().await;
+    let statuses = tg
+        .bot
+        .sent_to(user.id)
+        .into_iter()
+        .filter(|c| c.text().starts_with("Ticket "))
+        .count();
+    assert_eq!(statuses, 2, "two /status answered, the third refused");
     tg.stop().await;
 }

@@ -138,7 +138,7 @@ pub struct QueryPosition(pub ConversationId);
 pub struct PositionOf(pub ConversationId);
 
 /// From the router to whoever speaks for customers outside a socket (the Telegram gateway):
-/// a waiting conversation of theirs moved in the queue.
+/// a waiting conversation of theirs moved in the queue (`position` 0: it left the queue).
 #[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct WaitingAt {
@@ -407,7 +407,9 @@ impl Router {
             match old.status {
                 ConversationStatus::Pending => {
                     self.queue.remove(&old.key(id));
-                    self.told.remove(&id);
+                    if self.told.remove(&id).is_some() {
+                        self.tell_channel_listeners(old.channel, id, 0);
+                    }
                     self.mark_dirty(old.key(id));
                 }
                 ConversationStatus::Active => {
@@ -1072,9 +1074,18 @@ impl Handler<Publish> for Router {
 
 impl Router {
     fn tell_listeners(&self, conversation: ConversationId, position: usize) {
-        let Some(channel) = self.conversations.get(&conversation).map(|t| t.channel) else {
-            return;
-        };
+        if let Some(channel) = self.conversations.get(&conversation).map(|t| t.channel) {
+            self.tell_channel_listeners(channel, conversation, position);
+        }
+    }
+
+    /// `position` 0: the conversation left the queue (or is being re-queued).
+    fn tell_channel_listeners(
+        &self,
+        channel: Channel,
+        conversation: ConversationId,
+        position: usize,
+    ) {
         for (_, listener) in self.queue_listeners.iter().filter(|(c, _)| *c == channel) {
             listener.do_send(WaitingAt {
                 conversation,

@@ -1,10 +1,11 @@
 //! Telegram over HTTP: the webhook Telegram calls with updates, and operators' links between
 //! their account and a Telegram account.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
@@ -47,7 +48,7 @@ pub async fn webhook(
     body: web::Bytes,
 ) -> HttpResponse {
     let Some(intake) = state.telegram.as_ref() else {
-        return AppError::NotFound("the Telegram channel is off".into()).into_response();
+        return AppError::NotFound("the Telegram channel is off".into()).error_response();
     };
     let given = req
         .headers()
@@ -56,9 +57,11 @@ pub async fn webhook(
         .unwrap_or_default();
     let expected = intake.secret.as_deref().unwrap_or_default().as_bytes();
     // No secret configured: nobody gets in (an open webhook would let anyone pose as Telegram).
-    let matches = !expected.is_empty() && bool::from(given.ct_eq(expected));
+    // Digests are compared, in constant time, so that not even the length is told.
+    let matches =
+        !expected.is_empty() && bool::from(Sha256::digest(given).ct_eq(&Sha256::digest(expected)));
     if !matches {
-        return AppError::Unauthorized("wrong or missing secret token".into()).into_response();
+        return AppError::Unauthorized("wrong or missing secret token".into()).error_response();
     }
     let raw = String::from_utf8_lossy(&body);
     let update_id = update::update_id_of(&raw);
@@ -82,18 +85,8 @@ pub async fn webhook(
         }
         Err(e) => {
             tracing::warn!(error = %e, "telegram update not stored; Telegram will re-send it");
-            AppError::Unavailable.into_response()
+            AppError::Unavailable.error_response()
         }
-    }
-}
-
-trait IntoResponse {
-    fn into_response(self) -> HttpResponse;
-}
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> HttpResponse {
-        actix_web::ResponseError::error_response(&self)
     }
 }
 

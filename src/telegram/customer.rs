@@ -57,6 +57,10 @@ async fn message_inner(tg: &Telegram, msg: &Message) -> AppResult<&'static str> 
     if customer.blocked {
         return refuse_blocked(tg, &customer, lang).await;
     }
+    // Everything a customer sends counts, commands too: each costs a reply.
+    if tg.hourly.check_key(&customer.contact).is_err() {
+        return refuse(tg, customer.contact, lang, Say::TooManyMessages, "messages").await;
+    }
     match command.as_ref().map(|(c, _)| c.as_str()) {
         Some("support") => open_ticket(tg, &customer, lang, None).await,
         Some("status") => status(tg, &customer, lang).await,
@@ -78,6 +82,9 @@ pub(super) async fn support_button(
             let lang = Lang::from_code(from.language_code.as_deref());
             if customer.blocked {
                 return refuse_blocked(tg, &customer, lang).await;
+            }
+            if tg.hourly.check_key(&customer.contact).is_err() {
+                return refuse(tg, customer.contact, lang, Say::TooManyMessages, "messages").await;
             }
             open_ticket(tg, &customer, lang, None).await
         }
@@ -270,9 +277,6 @@ async fn customer_message(
         (None, Some(text)) if !text.trim().is_empty() => text.to_owned(),
         _ => return refuse(tg, contact, lang, Say::Unsupported, "unsupported").await,
     };
-    if tg.hourly.check_key(&contact).is_err() {
-        return refuse(tg, contact, lang, Say::TooManyMessages, "messages").await;
-    }
     let data = media.map(|kind| {
         json!({"media": kind, "telegram_message_id": msg.message_id, "caption": msg.caption})
     });
@@ -280,8 +284,8 @@ async fn customer_message(
     post_or_open(tg, customer, lang, client_id, text, data).await
 }
 
-/// Into the customer's current ticket, or a new one when there is none to continue. Text
-/// over the length limit goes in several messages.
+/// Into the customer's current ticket, or a new one when there is none to continue (or it
+/// closed meanwhile). Text over the length limit goes in several messages.
 async fn post_or_open(
     tg: &Telegram,
     customer: &Customer,
@@ -291,49 +295,55 @@ async fn post_or_open(
     data: Option<serde_json::Value>,
 ) -> AppResult<&'static str> {
     let parts = outbox::split(&text, tg.config().max_text_chars.max(1));
-    let current = continuing(tg, latest(tg, customer.contact).await?);
-    let mut start = 0;
-    let target = match current {
-        Some(t) => t.id,
-        None => {
-            // The first part opens the ticket; the rest follow into it.
+    let id_of = |i: usize| part_id(&client_id, i);
+    let mut target = continuing(tg, latest(tg, customer.contact).await?).map(|t| t.id);
+    let mut i = 0;
+    while i < parts.len() {
+        let Some(conversation) = target else {
             let first = First::Message {
-                text: parts[0].clone(),
-                client_id: Some(client_id.clone()),
+                text: parts[i].clone(),
+                client_id: Some(id_of(i)),
                 data: data.clone(),
             };
             let outcome = open_ticket(tg, customer, lang, Some(first)).await?;
             if outcome != "opened" {
                 return Ok(outcome);
             }
-            start = 1;
             match latest(tg, customer.contact).await? {
-                Some(t) => t.id,
+                Some(t) => target = Some(t.id),
                 None => return Ok("opened"),
             }
-        }
-    };
-    for (i, part) in parts.iter().enumerate().skip(start) {
-        let id = if i == 0 {
-            client_id.clone()
-        } else {
-            format!("{client_id}:{i}")
+            i += 1;
+            continue;
         };
-        let posted = post(tg, target, customer.contact, id, part.clone(), data.clone()).await;
-        match posted {
-            Err(AppError::ConversationClosed) if i == 0 => {
-                // Closed meanwhile: a new ticket.
-                let first = First::Message {
-                    text: text.clone(),
-                    client_id: Some(client_id),
-                    data,
-                };
-                return open_ticket(tg, customer, lang, Some(first)).await;
+        let part = parts[i].clone();
+        match post(
+            tg,
+            conversation,
+            customer.contact,
+            id_of(i),
+            part,
+            data.clone(),
+        )
+        .await
+        {
+            Err(AppError::ConversationClosed) => target = None,
+            other => {
+                other?;
+                i += 1;
             }
-            other => other?,
         }
     }
     Ok("message")
+}
+
+/// The client id of part `i` of a message split for length.
+fn part_id(client_id: &str, i: usize) -> String {
+    if i == 0 {
+        client_id.to_owned()
+    } else {
+        format!("{client_id}:{i}")
+    }
 }
 
 async fn post(
@@ -386,15 +396,19 @@ pub(super) async fn edited(tg: &Telegram, msg: &Message) -> AppResult<&'static s
             let text = format!("edited: {content}");
             let data = json!({"edit_of": seq, "telegram_message_id": msg.message_id});
             let client_id = format!("{original}:edit:{}", msg.edit_date.unwrap_or_default());
-            post(
-                tg,
-                conversation,
-                customer.contact,
-                client_id,
-                text,
-                Some(data),
-            )
-            .await?;
+            let parts = outbox::split(&text, tg.config().max_text_chars.max(1));
+            for (i, part) in parts.into_iter().enumerate() {
+                let id = part_id(&client_id, i);
+                post(
+                    tg,
+                    conversation,
+                    customer.contact,
+                    id,
+                    part,
+                    Some(data.clone()),
+                )
+                .await?;
+            }
             Ok("edited")
         }
         .await,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::Utc;
+use futures_util::FutureExt;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 use teloxide::payloads::{CopyMessageSetters, SendMessageSetters};
@@ -37,6 +38,16 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Retries of a call that failed for a reason that may pass (network, Telegram's 5xx).
 const MAX_ATTEMPTS: i32 = 10;
+/// Tries of an update while the database is away, before it is given up (kept sealed).
+const MAX_UPDATE_ATTEMPTS: u32 = 30;
+/// Tries (a second apart) to record that a call was made or an update handled: doing either
+/// again would repeat it.
+const MARK_ATTEMPTS: u32 = 30;
+/// The least time between two looks at the outbox's lane heads (each look reads every
+/// undelivered row's lane).
+const HEADS_EVERY: Duration = Duration::from_millis(100);
+/// `/link CODE` attempts one Telegram user may make per hour.
+const LINK_ATTEMPTS_PER_HOUR: u32 = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// What the webhook needs: where to store updates and whom to wake.
@@ -62,6 +73,8 @@ pub struct Telegram {
     queue_told: Mutex<HashMap<ConversationId, (Instant, usize)>>,
     /// Polite refusals sent, so a customer over a limit is told once, not on every message.
     pub(super) refusals: Mutex<HashMap<(ContactId, &'static str), Instant>>,
+    /// `/link` attempts per hour, per Telegram user.
+    pub(super) link_attempts: DefaultKeyedRateLimiter<ContactId>,
     global: DefaultDirectRateLimiter,
 }
 
@@ -96,6 +109,10 @@ impl Telegram {
             hourly,
             queue_told: Mutex::new(HashMap::new()),
             refusals: Mutex::new(HashMap::new()),
+            link_attempts: RateLimiter::keyed(
+                Quota::per_hour(nonzero(LINK_ATTEMPTS_PER_HOUR))
+                    .allow_burst(nonzero(LINK_ATTEMPTS_PER_HOUR)),
+            ),
             global,
         })
     }
@@ -261,6 +278,11 @@ impl Handler<WaitingAt> for TelegramGateway {
     type Result = ();
 
     fn handle(&mut self, msg: WaitingAt, ctx: &mut Context<Self>) {
+        if msg.position == 0 {
+            // Out of the queue: whatever it is told next starts afresh.
+            self.tg.queue_told.lock().remove(&msg.conversation);
+            return;
+        }
         if !self.tg.may_tell_queue(msg.conversation, msg.position) {
             return;
         }
@@ -279,6 +301,8 @@ impl Handler<WaitingAt> for TelegramGateway {
 /// side), and marks each handled. An update that failed for a passing reason (the database)
 /// stops its chat for this round and is tried again.
 async fn inbox_loop(tg: Arc<Telegram>) {
+    // Failed tries per update, while the database is away.
+    let attempts: Arc<Mutex<HashMap<i64, u32>>> = Arc::default();
     loop {
         let rows = match tg.pool().get().await {
             Ok(mut conn) => store::pending_updates(&mut conn, INBOX_BATCH)
@@ -320,7 +344,7 @@ async fn inbox_loop(tg: Arc<Telegram>) {
             chats[slot].push((id, parsed));
         }
         let rounds = chats.into_iter().map(|items| {
-            let tg = tg.clone();
+            let (tg, attempts) = (tg.clone(), attempts.clone());
             async move {
                 for (id, parsed) in items {
                     let outcome = match &parsed {
@@ -329,20 +353,25 @@ async fn inbox_loop(tg: Arc<Telegram>) {
                     };
                     let outcome = match outcome {
                         Ok(outcome) => outcome,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "telegram update not handled yet; will retry");
+                        // The database is away: this chat waits (its order kept), a while.
+                        Err(AppError::Unavailable)
+                            if tries(&attempts, id) < MAX_UPDATE_ATTEMPTS =>
+                        {
+                            tracing::warn!("telegram update not handled yet; will retry");
                             return false;
                         }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "telegram update given up");
+                            "failed"
+                        }
                     };
-                    if outcome == "unreadable" || outcome == "ignored" {
+                    attempts.lock().remove(&id);
+                    if matches!(outcome, "unreadable" | "ignored" | "failed") {
                         tracing::debug!(outcome, "telegram update");
                     }
-                    let keep = outcome == "unreadable";
-                    let marked = match tg.pool().get().await {
-                        Ok(mut conn) => store::mark_handled(&mut conn, id, outcome, keep).await.is_ok(),
-                        Err(_) => false,
-                    };
-                    if !marked {
+                    // What we could not act on is kept (sealed) until the purge, to be looked at.
+                    let keep = matches!(outcome, "unreadable" | "ignored" | "failed");
+                    if !mark_handled(&tg, id, outcome, keep).await {
                         return false;
                     }
                 }
@@ -356,13 +385,42 @@ async fn inbox_loop(tg: Arc<Telegram>) {
     }
 }
 
+/// Counts one more failed try of an update; how many so far.
+fn tries(attempts: &Mutex<HashMap<i64, u32>>, id: i64) -> u32 {
+    let mut attempts = attempts.lock();
+    let n = attempts.entry(id).or_default();
+    *n += 1;
+    *n
+}
+
+/// Marks an update handled, trying for a while: handling it again would repeat what the bot
+/// said. False when the database stays away (the update is then handled again later).
+async fn mark_handled(tg: &Telegram, id: i64, outcome: &str, keep: bool) -> bool {
+    for _ in 0..MARK_ATTEMPTS {
+        if let Ok(mut conn) = tg.pool().get().await {
+            if store::mark_handled(&mut conn, id, outcome, keep)
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    tracing::warn!("a handled telegram update could not be marked; it will be handled again");
+    false
+}
+
 /// Sends the outbox: the head of each lane whose time has come, one call in flight per lane,
 /// within the per-chat, per-group and overall rates.
 async fn delivery_loop(tg: Arc<Telegram>) {
     let mut busy: HashSet<String> = HashSet::new();
     let mut ready_at: HashMap<String, Instant> = HashMap::new();
     let mut inflight: JoinSet<(String, Instant)> = JoinSet::new();
+    let mut last_look = Instant::now() - HEADS_EVERY;
     loop {
+        tokio::time::sleep_until((last_look + HEADS_EVERY).into()).await;
+        last_look = Instant::now();
         let heads = match tg.pool().get().await {
             Ok(mut conn) => outbox::heads(&mut conn, LANES_PER_ROUND)
                 .await
@@ -394,7 +452,17 @@ async fn delivery_loop(tg: Arc<Telegram>) {
                     }
                     busy.insert(row.lane.clone());
                     let tg = tg.clone();
-                    inflight.spawn(async move { deliver(&tg, row).await });
+                    inflight.spawn(async move {
+                        let lane = row.lane.clone();
+                        // A panic in one call must not leave its lane busy for good.
+                        std::panic::AssertUnwindSafe(deliver(&tg, row))
+                            .catch_unwind()
+                            .await
+                            .unwrap_or_else(|_| {
+                                tracing::error!("a telegram call panicked");
+                                (lane, Instant::now() + Duration::from_secs(1))
+                            })
+                    });
                 }
             }
             Err(e) => {
@@ -419,6 +487,14 @@ async fn purge_loop(tg: Arc<Telegram>) {
     let mut tick = tokio::time::interval(PURGE_EVERY);
     loop {
         tick.tick().await;
+        // Limiters forget the customers that went quiet.
+        tg.hourly.retain_recent();
+        tg.link_attempts.retain_recent();
+        tg.hourly.shrink_to_fit();
+        let now = Instant::now();
+        tg.refusals
+            .lock()
+            .retain(|_, at| now.duration_since(*at) < Duration::from_secs(86_400));
         let hours = tg.config().telegram_dedupe_hours.max(1);
         if let Ok(mut conn) = tg.pool().get().await {
             match store::purge(&mut conn, chrono::Duration::hours(hours)).await {
@@ -439,6 +515,7 @@ fn instant_of(at: chrono::DateTime<Utc>, now: Instant) -> Instant {
 }
 
 /// How the Bot API answered a call.
+#[derive(Debug, Clone)]
 enum Outcome {
     /// Sent; the message id, when there is one to remember.
     Sent(Option<i64>),
@@ -484,7 +561,14 @@ async fn deliver(tg: &Telegram, row: CallRow) -> (String, Instant) {
         }
     };
     tracing::debug!(id = row.id, outcome = outcome.name(), "telegram call made");
-    let recorded = record(tg, &row, outcome).await;
+    let mut recorded = record(tg, &row, outcome.clone()).await;
+    // Made but not written down: written down until it is, never made again.
+    let mut tries = 1;
+    while recorded.is_err() && matches!(outcome, Outcome::Sent(_)) && tries < MARK_ATTEMPTS {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        recorded = record(tg, &row, outcome.clone()).await;
+        tries += 1;
+    }
     let next = match recorded {
         Ok(Some(wait)) => Instant::now() + wait,
         Ok(None) => Instant::now() + interval,
@@ -584,6 +668,15 @@ fn classify(result: Result<Option<i64>, RequestError>) -> Outcome {
             }
             other => Outcome::Refused(other.to_string()),
         },
+        // Telegram answered, but teloxide could not read the answer: sent, if Telegram said ok
+        // (never repeated, and never logged: the raw answer names the customer).
+        Err(RequestError::InvalidJson { raw, .. }) => {
+            if raw.contains("\"ok\":true") {
+                Outcome::Sent(None)
+            } else {
+                Outcome::Transient("an answer from Telegram that could not be read".into())
+            }
+        }
         Err(e) => Outcome::Transient(e.to_string()),
     }
 }
@@ -593,15 +686,18 @@ async fn record(tg: &Telegram, row: &CallRow, outcome: Outcome) -> AppResult<Opt
     let mut conn = tg.pool().get().await?;
     match outcome {
         Outcome::Sent(message_id) => {
-            outbox::delivered(&mut conn, row.id).await?;
-            if let (true, Some(message_id), Some(conversation), Some(group)) = (
+            let post = match (
                 row.lane == GROUP_LANE,
                 message_id,
                 row.conversation_id,
                 tg.group(),
             ) {
-                store::record_post(&mut conn, group, message_id, conversation, row.seq).await?;
-            }
+                (true, Some(message_id), Some(conversation), Some(group)) => {
+                    Some((group, message_id, conversation, row.seq))
+                }
+                _ => None,
+            };
+            outbox::delivered(&mut conn, row.id, post).await?;
             crate::telemetry::telegram_sent();
             Ok(None)
         }

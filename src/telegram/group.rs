@@ -20,8 +20,6 @@ use crate::domain::EventKind;
 use crate::error::{AppError, AppResult};
 use crate::ids::ConversationId;
 
-const NOTE_PREFIX: &str = "/note ";
-
 /// A message in the support group: a reply to one of our posts, or the group's migration.
 pub(super) async fn message(tg: &Telegram, msg: &Message) -> AppResult<&'static str> {
     if let Some(to) = msg.migrate_to_chat_id {
@@ -55,8 +53,19 @@ async fn reply(tg: &Telegram, msg: &Message) -> AppResult<&'static str> {
         .await?;
         return Ok("refused");
     };
-    let (kind, text) = match text.strip_prefix(NOTE_PREFIX) {
-        Some(note) => (EventKind::Note, note.trim()),
+    // A command is never sent to the customer: `/note …` (also `/Note@bot …`) is an internal
+    // note, anything else is refused.
+    let (kind, text) = match msg.command() {
+        Some((name, note)) if name == "note" && !note.is_empty() => (EventKind::Note, note),
+        Some(_) => {
+            tell_group(
+                tg,
+                conversation,
+                "Not sent: a reply starting with / is a command. Use /note TEXT for an internal note.",
+            )
+            .await?;
+            return Ok("refused");
+        }
         None => (EventKind::Message, text),
     };
     let posted = tg
@@ -120,7 +129,7 @@ pub(super) async fn callback(tg: &Telegram, query: &CallbackQuery) -> AppResult<
     let data = query.data.as_deref().unwrap_or_default();
     let chat = query.message.as_ref().map(|m| &m.chat);
     if data == SUPPORT_BUTTON && chat.is_none_or(|c| c.is_private()) {
-        answer(tg, &query.id, None).await;
+        answer(tg, &query.id, Answer::Quiet).await;
         let chat = chat.map_or(query.from.id, |c| c.id);
         return super::customer::support_button(tg, &query.from, chat).await;
     }
@@ -130,19 +139,26 @@ pub(super) async fn callback(tg: &Telegram, query: &CallbackQuery) -> AppResult<
         Some((action, id))
     });
     let Some((action, conversation)) = parsed.filter(|_| in_group) else {
-        answer(tg, &query.id, None).await;
+        answer(tg, &query.id, Answer::Quiet).await;
         return Ok("ignored");
     };
     let operator = match linked(tg, &query.from).await {
         Ok(Some(op)) => op,
         Ok(None) => {
             let why = "Link your Telegram account first: in the panel, open your profile menu and choose \"Link Telegram\".";
-            answer(tg, &query.id, Some(why)).await;
+            answer(tg, &query.id, Answer::Alert(why)).await;
             return Ok("refused");
         }
         Err(e) => {
-            answer(tg, &query.id, Some("Not available right now; try again.")).await;
-            return Err(e);
+            // Told to press again: the press is not kept to be replayed later.
+            tracing::warn!(error = %e, "a button press could not be checked");
+            answer(
+                tg,
+                &query.id,
+                Answer::Alert("Not available right now; try again."),
+            )
+            .await;
+            return Ok("refused");
         }
     };
     let (act, done) = match action {
@@ -150,7 +166,7 @@ pub(super) async fn callback(tg: &Telegram, query: &CallbackQuery) -> AppResult<
         "close" => (Action::Close(operator), "Closed"),
         "escalate" => (Action::Escalate(operator), "Escalated"),
         _ => {
-            answer(tg, &query.id, None).await;
+            answer(tg, &query.id, Answer::Quiet).await;
             return Ok("ignored");
         }
     };
@@ -163,33 +179,35 @@ pub(super) async fn callback(tg: &Telegram, query: &CallbackQuery) -> AppResult<
         .and_then(|r| r);
     match result {
         Ok(_) => {
-            answer_text(tg, &query.id, done).await;
+            answer(tg, &query.id, Answer::Note(done)).await;
             Ok("button")
         }
         Err(e) => {
-            answer(tg, &query.id, Some(&format!("{e}"))).await;
+            answer(tg, &query.id, Answer::Alert(&e.to_string())).await;
             // The press is answered either way; it is not tried again.
             Ok("refused")
         }
     }
 }
 
-/// Answers a callback query, with an alert when `alert` is given.
-async fn answer(tg: &Telegram, id: &str, alert: Option<&str>) {
-    let mut request = tg.bot.answer_callback_query(CallbackQueryId(id.to_owned()));
-    if let Some(text) = alert {
-        request = request.text(text).show_alert(true);
-    }
-    if let Err(e) = request.await {
-        tracing::debug!(error = %e, "callback query not answered");
-    }
+/// How a button press is answered.
+enum Answer<'a> {
+    /// Nothing to say (the client stops its spinner).
+    Quiet,
+    /// A short note at the top of the chat.
+    Note(&'a str),
+    /// An alert the user must dismiss: why the press was refused.
+    Alert(&'a str),
 }
 
-async fn answer_text(tg: &Telegram, id: &str, text: &str) {
-    let request = tg
-        .bot
-        .answer_callback_query(CallbackQueryId(id.to_owned()))
-        .text(text);
+/// Answers a callback query (every one is answered, promptly).
+async fn answer(tg: &Telegram, id: &str, how: Answer<'_>) {
+    let mut request = tg.bot.answer_callback_query(CallbackQueryId(id.to_owned()));
+    match how {
+        Answer::Quiet => {}
+        Answer::Note(text) => request = request.text(text),
+        Answer::Alert(text) => request = request.text(text).show_alert(true),
+    }
     if let Err(e) = request.await {
         tracing::debug!(error = %e, "callback query not answered");
     }
@@ -204,6 +222,11 @@ pub(super) async fn link(
     code: &str,
     lang: Lang,
 ) -> AppResult<&'static str> {
+    if tg.link_attempts.check_key(&customer.contact).is_err() {
+        tg.say(customer.contact, Say::LinkFailed.text(lang), Vec::new())
+            .await?;
+        return Ok("limited");
+    }
     let code_hash = crate::auth::hash_token(&code.trim().to_ascii_uppercase());
     let user_hash = tg.key.lookup_hash(USER_SPACE, from.id);
     let operator = {

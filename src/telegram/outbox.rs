@@ -288,16 +288,29 @@ pub async fn heads(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<
     .await
 }
 
-pub async fn delivered(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+/// Delivered; with the support-group post it made (chat, message, conversation, seq), so
+/// that replies to it find their conversation. Both or neither.
+pub async fn delivered(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    post: Option<(i64, i64, ConversationId, Option<i64>)>,
+) -> QueryResult<()> {
+    use diesel_async::AsyncConnection;
     use telegram_outbox::dsl as o;
-    diesel::update(o::telegram_outbox.find(id))
-        .set((
-            o::delivered_at.eq(Utc::now()),
-            o::attempts.eq(o::attempts + 1),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
+    conn.transaction(async |conn| {
+        diesel::update(o::telegram_outbox.find(id))
+            .set((
+                o::delivered_at.eq(Utc::now()),
+                o::attempts.eq(o::attempts + 1),
+            ))
+            .execute(conn)
+            .await?;
+        if let Some((chat, message_id, conversation, seq)) = post {
+            super::store::record_post(conn, chat, message_id, conversation, seq).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Given up for good (the chat is gone, the call is refused): the lane moves on.

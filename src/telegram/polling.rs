@@ -14,6 +14,7 @@ use crate::error::AppResult;
 /// Seconds Telegram holds a `getUpdates` open when there is nothing to return.
 const POLL_TIMEOUT_SECS: u64 = 25;
 const OFFSET_KEY: &str = "polling_offset";
+const OFFSET_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(6);
 
 pub async fn run(tg: Arc<Telegram>, ready: Arc<tokio::sync::Notify>) {
     // Telegram refuses getUpdates while a webhook is set.
@@ -103,10 +104,14 @@ async fn poll_once(tg: &Telegram) -> Result<usize, PollError> {
     Ok(updates.len())
 }
 
+/// The offset stored by the last poll that got updates. After about a week without updates
+/// Telegram may restart `update_id` lower, and an old offset would then hide every new update:
+/// one that old is dropped.
 async fn stored_offset(tg: &Telegram) -> AppResult<i64> {
     let mut conn = tg.pool().get().await?;
-    Ok(store::fact(&mut conn, OFFSET_KEY)
-        .await?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
+    let stored = store::fact_with_time(&mut conn, OFFSET_KEY).await?;
+    Ok(match stored {
+        Some((value, at)) if chrono::Utc::now() - at < OFFSET_KEPT => value.parse().unwrap_or(0),
+        _ => 0,
+    })
 }

@@ -339,6 +339,19 @@ pub async fn fact(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<Option
         .optional()
 }
 
+/// A fact and when it was last set.
+pub async fn fact_with_time(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+) -> QueryResult<Option<(String, DateTime<Utc>)>> {
+    kv::table
+        .find(key)
+        .select((kv::value, kv::updated_at))
+        .first(conn)
+        .await
+        .optional()
+}
+
 pub async fn set_fact(conn: &mut AsyncPgConnection, key: &str, value: &str) -> QueryResult<()> {
     diesel::sql_query(
         "INSERT INTO telegram_state (key, value) VALUES ($1, $2) \
@@ -421,6 +434,17 @@ pub async fn redeem_link_code(
         diesel::delete(links::table.filter(links::lookup_hash.eq(user_hash)))
             .execute(conn)
             .await?;
+        crate::db::audit::record(
+            conn,
+            &[crate::db::audit::AuditEntry::new(
+                Some(operator),
+                "operator.telegram_link",
+                "operator",
+                operator,
+                serde_json::json!({}),
+            )],
+        )
+        .await?;
         diesel::insert_into(links::table)
             .values((
                 links::operator_id.eq(operator),

@@ -64,6 +64,8 @@ pub enum Failure {
     Blocked,
     Migrate(i64),
     ServerError,
+    /// `ok: true` with a result no client can read (Telegram did the call).
+    Garbled,
 }
 
 struct Scripted {
@@ -289,6 +291,10 @@ fn answer(
                 Some(json!({"migrate_to_chat_id": to})),
             ),
             Failure::ServerError => fail(500, "Internal Server Error", None),
+            Failure::Garbled => HttpResponse::Ok().json(json!({
+                "ok": true,
+                "result": {"message_id": "not a number", "chat": {"id": chat, "first_name": "Ivan"}}
+            })),
         };
         return (refusal, false);
     }
