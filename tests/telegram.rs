@@ -147,20 +147,13 @@ async fn a_duplicate_update_is_handled_once() {
     tg.stop().await;
 }
 
-/// A customer's message opens their ticket; the returned conversation id.
-async fn customer_writes(tg: &Tg, user: &TgUser, text: &str) -> String {
-    assert_eq!(tg.send(&user.text(text)).await, 200);
-    tg.bot.wait_sent(GROUP, text).await;
-    tg.conversation_of_latest().await
-}
-
 #[actix_rt::test]
 async fn web_and_group_replies_reach_the_customer_and_notes_never_do() {
     let tg = Tg::start().await;
     let s = &tg.server;
     let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
     let user = TgUser::new(7006, "en");
-    let conversation = customer_writes(&tg, &user, "Need help with billing").await;
+    let conversation = tg.customer_writes(&user, "Need help with billing").await;
     let (code, _) = s
         .post(
             &format!("/api/v1/conversations/{conversation}/take"),
@@ -190,26 +183,13 @@ async fn web_and_group_replies_reach_the_customer_and_notes_never_do() {
     assert!(code == 200 || code == 201, "{code}");
 
     // The same agent links Telegram and answers from the support group.
-    let (code, link) = s
-        .post(
-            "/api/v1/operators/me/telegram-link",
-            &agent.token,
-            json!({}),
-        )
-        .await;
-    assert_eq!(code, 201, "{link}");
-    let code_text = link["code"].as_str().unwrap().to_owned();
     let agent_tg = TgUser::new(9001, "en");
-    assert_eq!(
-        tg.send(&agent_tg.text(&format!("/link {code_text}"))).await,
-        200
-    );
-    tg.bot.wait_sent(agent_tg.id, "linked").await;
+    tg.link(&agent, &agent_tg).await;
     let (_, me) = s.get("/api/v1/operators/me", &agent.token).await;
     assert_eq!(me["telegram_linked"], true, "{me}");
 
     tg.bot.wait_sent(GROUP, "Need help with billing").await;
-    let post_id = message_id_of_post(&tg).await;
+    let post_id = tg.post_of(&conversation).await;
     assert_eq!(
         tg.send(&agent_tg.group_reply(post_id, "Refund issued today"))
             .await,
@@ -246,27 +226,12 @@ async fn web_and_group_replies_reach_the_customer_and_notes_never_do() {
     tg.stop().await;
 }
 
-/// The message id the fake gave the bot's post (from its answer order: recorded posts).
-async fn message_id_of_post(tg: &Tg) -> i64 {
-    tg.server
-        .eventually("the post is recorded", || async {
-            tg.server
-                .scalar("SELECT count(*) AS n FROM telegram_posts")
-                .await
-                > 0
-        })
-        .await;
-    tg.server
-        .scalar("SELECT max(message_id) AS n FROM telegram_posts")
-        .await
-}
-
 #[actix_rt::test]
 async fn media_is_recorded_by_kind_and_copied_never_forwarded() {
     let tg = Tg::start().await;
     let s = &tg.server;
     let user = TgUser::new(7007, "en");
-    let conversation = customer_writes(&tg, &user, "I have screenshots").await;
+    let conversation = tg.customer_writes(&user, "I have screenshots").await;
     let (photo_id, photo) = user.photo("the error screen");
     let (_, document) = user.document();
     let (_, voice) = user.voice();
@@ -371,7 +336,7 @@ async fn status_and_close_commands() {
     let user = TgUser::new(7009, "en");
     assert_eq!(tg.send(&user.text("/status")).await, 200);
     tg.bot.wait_sent(user.id, "You have no open ticket").await;
-    let conversation = customer_writes(&tg, &user, "Where is my parcel").await;
+    let conversation = tg.customer_writes(&user, "Where is my parcel").await;
     // Nobody is online: the ticket waits, and the customer is told where.
     let created = tg.bot.wait_sent(user.id, "Support ticket SUPP-").await;
     assert!(
@@ -458,7 +423,7 @@ async fn updates_we_do_not_handle_are_accepted_and_change_nothing() {
     );
     // The server is still fine.
     let user = TgUser::new(7012, "en");
-    customer_writes(&tg, &user, "still working?").await;
+    tg.customer_writes(&user, "still working?").await;
     let _ = group_chat();
     tg.stop().await;
 }
@@ -590,7 +555,7 @@ async fn a_blocked_contact_is_refused_politely_and_nothing_they_send_is_stored()
     let sup = s.add_operator("Sam Super", Role::Supervisor, 5).await;
     let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
     let user = TgUser::new(7020, "en");
-    let conversation = customer_writes(&tg, &user, "first message").await;
+    let conversation = tg.customer_writes(&user, "first message").await;
     let (code, contact) = s
         .get(
             &format!("/api/v1/conversations/{conversation}/contact"),
@@ -701,8 +666,8 @@ async fn waiting_customers_are_told_when_their_place_changes_at_most_so_often() 
     let s = &tg.server;
     let first = TgUser::new(7030, "en");
     let second = TgUser::new(7031, "en");
-    let c1 = customer_writes(&tg, &first, "first in line").await;
-    customer_writes(&tg, &second, "second in line").await;
+    let c1 = tg.customer_writes(&first, "first in line").await;
+    tg.customer_writes(&second, "second in line").await;
     let created = tg.bot.wait_sent(second.id, "Support ticket").await;
     assert!(
         created.text().contains("Your place in the queue: 2."),
@@ -733,8 +698,8 @@ async fn one_chats_trouble_never_holds_up_another_chat() {
     let sup = s.add_operator("Sam Super", Role::Supervisor, 5).await;
     let slow = TgUser::new(7040, "en");
     let fine = TgUser::new(7041, "en");
-    let c_slow = customer_writes(&tg, &slow, "slow chat here").await;
-    let c_fine = customer_writes(&tg, &fine, "fine chat here").await;
+    let c_slow = tg.customer_writes(&slow, "slow chat here").await;
+    let c_fine = tg.customer_writes(&fine, "fine chat here").await;
     tg.bot.wait_sent(slow.id, "Support ticket").await;
     tg.bot.wait_sent(fine.id, "Support ticket").await;
     // Telegram makes the first chat wait half a minute.
@@ -832,7 +797,7 @@ async fn group_commands_never_reach_the_customer() {
     let s = &tg.server;
     let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
     let user = TgUser::new(7050, "en");
-    let conversation = customer_writes(&tg, &user, "please help").await;
+    let conversation = tg.customer_writes(&user, "please help").await;
     let (code, _) = s
         .post(
             &format!("/api/v1/conversations/{conversation}/take"),
@@ -841,21 +806,9 @@ async fn group_commands_never_reach_the_customer() {
         )
         .await;
     assert_eq!(code, 200);
-    let (_, link) = s
-        .post(
-            "/api/v1/operators/me/telegram-link",
-            &agent.token,
-            json!({}),
-        )
-        .await;
     let phone = TgUser::new(9201, "en");
-    assert_eq!(
-        tg.send(&phone.text(&format!("/link {}", link["code"].as_str().unwrap())))
-            .await,
-        200
-    );
-    tg.bot.wait_sent(phone.id, "now linked").await;
-    let post_id = message_id_of_post(&tg).await;
+    tg.link(&agent, &phone).await;
+    let post_id = tg.post_of(&conversation).await;
     for text in [
         "/note@SupportBot secret one",
         "/Note secret two",
@@ -890,7 +843,7 @@ async fn an_answer_that_cannot_be_read_counts_as_sent_and_is_not_repeated() {
     let s = &tg.server;
     let sup = s.add_operator("Sam Super", Role::Supervisor, 5).await;
     let user = TgUser::new(7051, "en");
-    let conversation = customer_writes(&tg, &user, "hello there").await;
+    let conversation = tg.customer_writes(&user, "hello there").await;
     tg.bot.wait_sent(user.id, "Support ticket").await;
     tg.bot.fail_next(
         "sendMessage",

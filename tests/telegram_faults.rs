@@ -10,7 +10,7 @@ use common::fake_bot::{BotCall, Failure};
 use common::telegram::{
     group_chat, next_message_id, next_update_id, telegram_config, Tg, TgUser, GROUP, SECRET, TOKEN,
 };
-use common::{test_config, Operator, TestDb, TestServer};
+use common::{test_config, TestDb, TestServer};
 use secrecy::SecretString;
 use serde_json::json;
 use switchboard::config::Config;
@@ -18,28 +18,6 @@ use switchboard::domain::Role;
 
 /// A short pause to prove that something does NOT happen.
 const QUIET: Duration = Duration::from_millis(400);
-
-/// A customer's message opens their ticket; the conversation id, once the group saw the
-/// message and the customer was told the ticket number.
-async fn customer_writes(tg: &Tg, user: &TgUser, text: &str) -> String {
-    assert_eq!(tg.send(&user.text(text)).await, 200);
-    tg.bot.wait_sent(GROUP, text).await;
-    tg.bot.wait_sent(user.id, "Support ticket SUPP-").await;
-    tg.conversation_of_latest().await
-}
-
-/// An operator's message to the customer, acknowledged once committed.
-async fn operator_says(tg: &Tg, op: &Operator, conversation: &str, client_id: &str, text: &str) {
-    let (code, body) = tg
-        .server
-        .post(
-            &format!("/api/v1/conversations/{conversation}/messages"),
-            &op.token,
-            json!({"client_id": client_id, "text": text}),
-        )
-        .await;
-    assert_eq!(code, 201, "{body}");
-}
 
 /// `sendMessage` calls to `chat` whose text contains `needle` (failed ones included: the fake
 /// records every call it answers).
@@ -58,53 +36,6 @@ fn outbox_rows(needle: &str, condition: &str) -> String {
     format!(
         "SELECT count(*) AS n FROM telegram_outbox WHERE payload->>'text' LIKE '%{needle}%' AND {condition}"
     )
-}
-
-/// The message id the fake gave the bot's post about `conversation` in the group.
-async fn post_of(tg: &Tg, conversation: &str) -> i64 {
-    let sql = format!(
-        "SELECT count(*) AS n FROM telegram_posts WHERE conversation_id = '{conversation}'"
-    );
-    tg.server
-        .eventually("the post is recorded", || async {
-            tg.server.scalar(&sql).await > 0
-        })
-        .await;
-    tg.server
-        .scalar(&format!(
-            "SELECT max(message_id) AS n FROM telegram_posts WHERE conversation_id = '{conversation}'"
-        ))
-        .await
-}
-
-/// Links `op` to the Telegram account `account` (`/link CODE` in a private chat).
-async fn link(tg: &Tg, op: &Operator, account: &TgUser) {
-    let (code, link) = tg
-        .server
-        .post("/api/v1/operators/me/telegram-link", &op.token, json!({}))
-        .await;
-    assert_eq!(code, 201, "{link}");
-    let code_text = link["code"].as_str().unwrap().to_owned();
-    assert_eq!(
-        tg.send(&account.text(&format!("/link {code_text}"))).await,
-        200
-    );
-    tg.bot.wait_sent(account.id, "is now linked").await;
-}
-
-/// Waits until every queued call is delivered (or given up), and stays so for a moment: what
-/// the bot says on its own (a queue notice) must not take a failure the test scripted.
-async fn outbox_quiet(tg: &Tg) {
-    let pending = "SELECT count(*) AS n FROM telegram_outbox WHERE delivered_at IS NULL AND failed_at IS NULL";
-    for _ in 0..2 {
-        tg.server
-            .eventually("the outbox is empty", || async {
-                tg.server.scalar(pending).await == 0
-            })
-            .await;
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert_eq!(tg.server.scalar(pending).await, 0, "the outbox stays empty");
 }
 
 /// Stops the server and starts a new one on the same database, key, fake and config.
@@ -147,13 +78,14 @@ async fn a_429_is_waited_out_and_the_reply_is_delivered_exactly_once() {
         .add_operator("Sam Super", Role::Supervisor, 5)
         .await;
     let user = TgUser::new(7101, "en");
-    let conversation = customer_writes(&tg, &user, "Card declined twice").await;
+    let conversation = tg.customer_writes(&user, "Card declined twice").await;
     tg.settled().await;
-    outbox_quiet(&tg).await;
+    tg.outbox_quiet().await;
 
     tg.bot
         .fail_next("sendMessage", Some(user.id), Failure::RetryAfter(2));
-    operator_says(&tg, &sup, &conversation, "r1", "Please try again now").await;
+    tg.operator_says(&sup, &conversation, "r1", "Please try again now")
+        .await;
 
     let calls = tg
         .bot
@@ -201,12 +133,13 @@ async fn an_undelivered_reply_survives_a_restart_and_arrives_once() {
         .add_operator("Sam Super", Role::Supervisor, 5)
         .await;
     let user = TgUser::new(7102, "en");
-    let conversation = customer_writes(&tg, &user, "Where is my refund").await;
+    let conversation = tg.customer_writes(&user, "Where is my refund").await;
     tg.settled().await;
-    outbox_quiet(&tg).await;
+    tg.outbox_quiet().await;
 
     tg.bot.set_down(true);
-    operator_says(&tg, &sup, &conversation, "r1", "Refund is on its way").await;
+    tg.operator_says(&sup, &conversation, "r1", "Refund is on its way")
+        .await;
     // Telegram answered 500 (teloxide then holds the call for 10 s before it returns): the
     // server goes down meanwhile, with the reply still undelivered.
     tg.bot
@@ -291,7 +224,7 @@ async fn a_migrated_group_is_followed_on_send_and_after_a_restart() {
 
     assert_eq!(tg.send(&user.text("Second words")).await, 200);
     tg.bot.wait_sent(NEW, "Second words").await;
-    post_of(&tg, &conversation).await;
+    tg.post_of(&conversation).await;
     assert_eq!(
         tg.server
             .scalar(&format!(
@@ -363,9 +296,9 @@ async fn a_customer_who_blocked_the_bot_is_not_written_to_and_operators_are_told
         .add_operator("Sam Super", Role::Supervisor, 5)
         .await;
     let user = TgUser::new(7105, "en");
-    let conversation = customer_writes(&tg, &user, "Help with my order").await;
+    let conversation = tg.customer_writes(&user, "Help with my order").await;
     tg.settled().await;
-    outbox_quiet(&tg).await;
+    tg.outbox_quiet().await;
 
     assert_eq!(tg.send(&user.kicked()).await, 200);
     tg.settled().await;
@@ -381,7 +314,8 @@ async fn a_customer_who_blocked_the_bot_is_not_written_to_and_operators_are_told
         .await;
     let before = tg.bot.sent_to(user.id).len();
 
-    operator_says(&tg, &sup, &conversation, "r1", "Are you still there").await;
+    tg.operator_says(&sup, &conversation, "r1", "Are you still there")
+        .await;
     tg.server
         .eventually("the reply is given up", || async {
             tg.server
@@ -410,12 +344,13 @@ async fn a_403_marks_the_customer_unreachable_and_stops_further_attempts() {
         .add_operator("Sam Super", Role::Supervisor, 5)
         .await;
     let user = TgUser::new(7106, "en");
-    let conversation = customer_writes(&tg, &user, "Package is damaged").await;
+    let conversation = tg.customer_writes(&user, "Package is damaged").await;
     tg.settled().await;
-    outbox_quiet(&tg).await;
+    tg.outbox_quiet().await;
 
     tg.bot.block(user.id);
-    operator_says(&tg, &sup, &conversation, "r1", "Send a photo please").await;
+    tg.operator_says(&sup, &conversation, "r1", "Send a photo please")
+        .await;
     tg.server
         .eventually("the refused reply is given up", || async {
             tg.server
@@ -449,7 +384,8 @@ async fn a_403_marks_the_customer_unreachable_and_stops_further_attempts() {
     assert!(seen, "operators are told the customer is unreachable");
 
     let before = tg.bot.sent_to(user.id).len();
-    operator_says(&tg, &sup, &conversation, "r2", "Hello again").await;
+    tg.operator_says(&sup, &conversation, "r2", "Hello again")
+        .await;
     tg.server
         .eventually("the next reply is given up", || async {
             tg.server
@@ -483,7 +419,7 @@ async fn over_the_daily_ticket_limit_a_customer_is_refused_politely_once() {
         .add_operator("Sam Super", Role::Supervisor, 5)
         .await;
     let user = TgUser::new(7107, "en");
-    let conversation = customer_writes(&tg, &user, "First problem").await;
+    let conversation = tg.customer_writes(&user, "First problem").await;
     let (code, body) = tg
         .server
         .post(
@@ -539,7 +475,7 @@ async fn over_the_hourly_message_limit_messages_are_refused_politely_once() {
     })
     .await;
     let user = TgUser::new(7108, "en");
-    let conversation = customer_writes(&tg, &user, "Message one").await;
+    let conversation = tg.customer_writes(&user, "Message one").await;
     for text in ["Message two", "Message three"] {
         assert_eq!(tg.send(&user.text(text)).await, 200);
     }
@@ -696,10 +632,11 @@ async fn the_bot_token_never_appears_in_public_answers_or_stored_errors() {
         .add_operator("Sam Super", Role::Supervisor, 5)
         .await;
     let user = TgUser::new(7111, "en");
-    let conversation = customer_writes(&tg, &user, "Token test").await;
+    let conversation = tg.customer_writes(&user, "Token test").await;
     // Telegram unreachable: a network error names the URL, which holds the token.
     tg.bot.stop().await;
-    operator_says(&tg, &sup, &conversation, "r1", "Answer during an outage").await;
+    tg.operator_says(&sup, &conversation, "r1", "Answer during an outage")
+        .await;
     assert_eq!(tg.send(&user.text("Anyone there")).await, 200);
     tg.server
         .eventually("the network error is recorded", || async {
@@ -769,12 +706,12 @@ async fn only_linked_operators_act_from_the_group_and_only_on_what_is_theirs() {
     let alice_tg = TgUser::new(9201, "en");
     let bob_tg = TgUser::new(9202, "en");
     let stranger = TgUser::new(9203, "en");
-    link(&tg, &alice, &alice_tg).await;
-    link(&tg, &bob, &bob_tg).await;
+    tg.link(&alice, &alice_tg).await;
+    tg.link(&bob, &bob_tg).await;
 
     let user = TgUser::new(7112, "en");
-    let conversation = customer_writes(&tg, &user, "My parcel is lost").await;
-    let post = post_of(&tg, &conversation).await;
+    let conversation = tg.customer_writes(&user, "My parcel is lost").await;
+    let post = tg.post_of(&conversation).await;
 
     // An unlinked member of the group: an alert, and nothing changes.
     let press = stranger.press(&format!("take:{conversation}"), Some(group_chat()), post);
@@ -876,9 +813,9 @@ async fn only_linked_operators_act_from_the_group_and_only_on_what_is_theirs() {
 async fn a_new_ticket_tells_the_customer_their_place_in_the_queue_once() {
     let tg = Tg::start().await;
     let user = TgUser::new(7113, "en");
-    customer_writes(&tg, &user, "Is anyone there").await;
+    tg.customer_writes(&user, "Is anyone there").await;
     tg.settled().await;
-    outbox_quiet(&tg).await;
+    tg.outbox_quiet().await;
     let told: Vec<String> = tg
         .bot
         .sent_to(user.id)

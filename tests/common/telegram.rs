@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use switchboard::config::Config;
 
 use super::fake_bot::FakeBot;
-use super::{test_config, TestDb, TestServer};
+use super::{test_config, Operator, TestDb, TestServer};
 
 pub const TOKEN: &str = "7001234567:AAH-fake_token_for_tests";
 pub const SECRET: &str = "hook-Secret_42";
@@ -103,6 +103,86 @@ impl Tg {
         self.server
             .text("SELECT id::text AS value FROM conversations WHERE channel = 'telegram' ORDER BY created_at DESC LIMIT 1")
             .await
+    }
+
+    /// A customer's message opens their ticket; the conversation id, once the group saw the
+    /// message and the customer was told the ticket number.
+    pub async fn customer_writes(&self, user: &TgUser, text: &str) -> String {
+        assert_eq!(self.send(&user.text(text)).await, 200);
+        self.bot.wait_sent(GROUP, text).await;
+        self.bot.wait_sent(user.id, "Support ticket SUPP-").await;
+        self.conversation_of_latest().await
+    }
+
+    /// An operator's message to the customer, acknowledged once committed.
+    pub async fn operator_says(
+        &self,
+        op: &Operator,
+        conversation: &str,
+        client_id: &str,
+        text: &str,
+    ) {
+        let (code, body) = self
+            .server
+            .post(
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                &op.token,
+                json!({"client_id": client_id, "text": text}),
+            )
+            .await;
+        assert_eq!(code, 201, "{body}");
+    }
+
+    /// The message id the fake gave the bot's (latest) post about `conversation` in the group.
+    pub async fn post_of(&self, conversation: &str) -> i64 {
+        let sql = format!(
+            "SELECT count(*) AS n FROM telegram_posts WHERE conversation_id = '{conversation}'"
+        );
+        self.server
+            .eventually("the post is recorded", || async {
+                self.server.scalar(&sql).await > 0
+            })
+            .await;
+        self.server
+            .scalar(&format!(
+                "SELECT max(message_id) AS n FROM telegram_posts WHERE conversation_id = '{conversation}'"
+            ))
+            .await
+    }
+
+    /// Links `op` to the Telegram account `account` (`/link CODE` in a private chat).
+    pub async fn link(&self, op: &Operator, account: &TgUser) {
+        let (code, link) = self
+            .server
+            .post("/api/v1/operators/me/telegram-link", &op.token, json!({}))
+            .await;
+        assert_eq!(code, 201, "{link}");
+        let code_text = link["code"].as_str().unwrap().to_owned();
+        assert_eq!(
+            self.send(&account.text(&format!("/link {code_text}")))
+                .await,
+            200
+        );
+        self.bot.wait_sent(account.id, "is now linked").await;
+    }
+
+    /// Waits until every queued call is delivered (or given up), and stays so for a moment:
+    /// what the bot says on its own (a queue notice) must not take a failure a test scripted.
+    pub async fn outbox_quiet(&self) {
+        let pending = "SELECT count(*) AS n FROM telegram_outbox WHERE delivered_at IS NULL AND failed_at IS NULL";
+        for _ in 0..2 {
+            self.server
+                .eventually("the outbox is empty", || async {
+                    self.server.scalar(pending).await == 0
+                })
+                .await;
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        assert_eq!(
+            self.server.scalar(pending).await,
+            0,
+            "the outbox stays empty"
+        );
     }
 
     pub async fn stop(mut self) {
