@@ -194,6 +194,22 @@ pub async fn chat_of(
     Ok(row.map(|(sealed, unreachable)| (sealed, unreachable.is_none())))
 }
 
+/// Whether a contact can be written to on Telegram (None: not a Telegram contact). Reads
+/// the flag only, never the sealed id.
+pub async fn reachable(
+    conn: &mut AsyncPgConnection,
+    contact: ContactId,
+) -> QueryResult<Option<bool>> {
+    let row: Option<Option<DateTime<Utc>>> = ci::table
+        .filter(ci::contact_id.eq(contact))
+        .filter(ci::channel.eq(TELEGRAM))
+        .select(ci::unreachable_at)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|unreachable| unreachable.is_none()))
+}
+
 /// Marks a customer (un)reachable; true when that changed.
 pub async fn set_reachable(
     conn: &mut AsyncPgConnection,
@@ -326,8 +342,7 @@ pub async fn move_group(conn: &mut AsyncPgConnection, from: i64, to: i64) -> Que
         .set(posts::chat_id.eq(to))
         .execute(conn)
         .await?;
-    set_fact(conn, "support_chat_id", &to.to_string()).await?;
-    set_fact(conn, "support_chat_configured", &from.to_string()).await
+    set_fact(conn, "support_chat_id", &to.to_string()).await
 }
 
 pub async fn fact(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<Option<String>> {

@@ -85,9 +85,9 @@ pub async fn contact(
         })
         .collect();
     let block = contacts::block_of(&mut conn, row.contact_id).await?;
-    let reachable = crate::telegram::store::chat_of(&mut conn, row.contact_id)
+    let reachable = crate::telegram::store::reachable(&mut conn, row.contact_id)
         .await?
-        .is_none_or(|(_, reachable)| reachable);
+        .unwrap_or(true);
     Ok(HttpResponse::Ok().json(ContactHistory {
         id: row.contact_id,
         alias,
