@@ -926,3 +926,32 @@ async fn commands_count_toward_the_hourly_limit_and_long_edits_are_kept_whole() 
     assert_eq!(statuses, 2, "two /status answered, the third refused");
     tg.stop().await;
 }
+
+#[actix_rt::test]
+async fn the_support_command_opens_one_ticket_and_says_so_again_if_open() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let user = TgUser::new(7060, "ru");
+    assert_eq!(tg.send(&user.text("/support")).await, 200);
+    let created = tg.bot.wait_sent(user.id, "Обращение SUPP-").await;
+    assert!(created.text().contains("создано"), "{}", created.text());
+    assert_eq!(tg.send(&user.text("/support@SupportBot")).await, 200);
+    tg.bot.wait_sent(user.id, "открыто").await;
+    tg.settled().await;
+    assert_eq!(
+        s.scalar("SELECT count(*) AS n FROM conversations WHERE channel = 'telegram'")
+            .await,
+        1
+    );
+    // Opened by the command, the ticket waits in the queue like any other.
+    let conversation = tg.conversation_of_latest().await;
+    assert_eq!(
+        s.text(&format!(
+            "SELECT status AS value FROM conversations WHERE id = '{conversation}'"
+        ))
+        .await,
+        "pending"
+    );
+    s.router_settled(1).await;
+    tg.stop().await;
+}
