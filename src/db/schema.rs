@@ -245,6 +245,25 @@ diesel::table! {
         operator_id -> Uuid,
         lookup_hash -> Bytea,
         linked_at -> Timestamptz,
+        external_id -> Nullable<Bytea>,
+    }
+}
+
+diesel::table! {
+    operator_login_codes (operator_id) {
+        operator_id -> Uuid,
+        code_hash -> Bytea,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    operator_login_failures (id) {
+        id -> Int8,
+        operator_id -> Nullable<Uuid>,
+        client -> Text,
+        at -> Timestamptz,
     }
 }
 
@@ -276,6 +295,8 @@ diesel::joinable!(widget_sessions -> contacts (contact_id));
 diesel::joinable!(widget_sessions -> conversations (conversation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    operator_login_codes,
+    operator_login_failures,
     telegram_inbox,
     telegram_outbox,
     telegram_posts,

@@ -265,7 +265,7 @@ fn hash_to_check(stored: Option<&str>) -> &str {
 }
 
 /// The longest email an operator can have (RFC 5321's path limit).
-const MAX_EMAIL_BYTES: usize = 254;
+pub(super) const MAX_EMAIL_BYTES: usize = 254;
 
 /// An argon2id hash, with the parameters of real ones (`Argon2::default()`), of 32 random
 /// bytes that were thrown away: nothing verifies against it, and checking costs what checking
@@ -278,7 +278,7 @@ fn dummy_hash() -> &'static str {
 }
 
 /// A new session for a signed-in operator: the token in the body and in the cookie.
-async fn open_session(
+pub(super) async fn open_session(
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
     row: &OperatorRow,

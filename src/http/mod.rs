@@ -13,6 +13,7 @@ pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod operators;
+pub mod otp;
 pub mod telegram;
 pub mod throttle;
 pub mod widget;
@@ -153,6 +154,8 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .route("/auth/login", web::post().to(auth::login))
         .route("/auth/logout", web::post().to(auth::logout))
         .route("/auth/me", web::get().to(auth::me))
+        .route("/auth/otp/request", web::post().to(otp::request))
+        .route("/auth/otp/verify", web::post().to(otp::verify))
         .route("/conversations", web::get().to(conversations::list))
         .route("/conversations/{id}", web::get().to(conversations::get))
         .route("/conversations/{id}/events", web::get().to(conversations::events))

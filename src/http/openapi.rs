@@ -11,7 +11,8 @@ use utoipa::openapi::{Components, RefOr};
 use utoipa::{OpenApi, ToSchema};
 
 use super::{
-    actions, auth, content, conversations, groups, health, metrics, operators, telegram, widget, ws,
+    actions, auth, content, conversations, groups, health, metrics, operators, otp, telegram,
+    widget, ws,
 };
 use crate::actors::conversation::Ack;
 use crate::domain::{
@@ -59,6 +60,8 @@ use crate::protocol::{ConversationSummary, OperatorView};
         operators::revoke_sessions,
         operators::me,
         telegram::webhook,
+        otp::request,
+        otp::verify,
         telegram::create_link_code,
         telegram::unlink_me,
         telegram::unlink_operator,
@@ -103,6 +106,8 @@ use crate::protocol::{ConversationSummary, OperatorView};
         operators::StatusRequest,
         operators::StatusResponse,
         telegram::TelegramLinkCode,
+        otp::CodeRequest,
+        otp::CodeSignIn,
         groups::GroupOut,
         groups::GroupMembers,
         groups::NewGroupRequest,

@@ -497,6 +497,9 @@ async fn purge_loop(tg: Arc<Telegram>) {
             .retain(|_, at| now.duration_since(*at) < Duration::from_secs(86_400));
         let hours = tg.config().telegram_dedupe_hours.max(1);
         if let Ok(mut conn) = tg.pool().get().await {
+            if let Err(e) = super::login::purge(&mut conn, Utc::now()).await {
+                tracing::warn!(error = %e, "old sign-in failures not purged");
+            }
             match store::purge(&mut conn, chrono::Duration::hours(hours)).await {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "telegram rows purged"),
                 Ok(_) => {}
@@ -590,6 +593,19 @@ async fn send(tg: &Telegram, row: &CallRow) -> AppResult<Outcome> {
         match tg.group() {
             Some(id) => id,
             None => return Ok(Outcome::Refused("no support group configured".into())),
+        }
+    } else if let Some(operator) = outbox::lane_operator(&row.lane) {
+        let sealed = {
+            let mut conn = tg.pool().get().await?;
+            store::operator_chat(&mut conn, operator).await?
+        };
+        match sealed.and_then(|s| tg.key.decrypt_id(&s)) {
+            Some(chat) => chat,
+            None => {
+                return Ok(Outcome::Refused(
+                    "the operator's Telegram is not linked".into(),
+                ))
+            }
         }
     } else {
         let Some(contact) = outbox::lane_contact(&row.lane) else {
@@ -726,7 +742,7 @@ async fn record(tg: &Telegram, row: &CallRow, outcome: Outcome) -> AppResult<Opt
                 }
             } else {
                 outbox::failed(&mut conn, row.id, &why).await?;
-                tracing::warn!(error = %why, "the bot cannot post to the support group");
+                tracing::warn!(error = %why, lane = %lane_kind(&row.lane), "the bot cannot write to this chat");
             }
             Ok(None)
         }
@@ -747,6 +763,17 @@ async fn record(tg: &Telegram, row: &CallRow, outcome: Outcome) -> AppResult<Opt
             tracing::info!(error = %why, attempt = row.attempts + 1, "telegram call failed; will retry");
             Ok(Some(wait))
         }
+    }
+}
+
+/// What kind of chat a lane is, for logs (never which one).
+fn lane_kind(lane: &str) -> &'static str {
+    if lane == GROUP_LANE {
+        "support group"
+    } else if lane.starts_with("operator:") {
+        "operator"
+    } else {
+        "customer"
     }
 }
 

@@ -231,7 +231,8 @@ pub(super) async fn link(
     let user_hash = tg.key.lookup_hash(USER_SPACE, from.id);
     let operator = {
         let mut conn = tg.pool().get().await?;
-        store::redeem_link_code(&mut conn, &code_hash, &user_hash).await?
+        let sealed = tg.key.encrypt_id(from.id);
+        store::redeem_link_code(&mut conn, &code_hash, &user_hash, &sealed).await?
     };
     let (say, outcome) = match operator {
         Some(op) => {

@@ -67,6 +67,16 @@ impl IdentityKey {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// A keyed hash of `data` in `space` (one-time codes are stored so: a table of them
+    /// cannot be searched without the key).
+    pub fn mac(&self, space: &str, data: &[u8]) -> Vec<u8> {
+        let mut mac = hmac_with(&self.mac_key);
+        mac.update(space.as_bytes());
+        mac.update(b":");
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
     pub fn encrypt_id(&self, id: i64) -> Vec<u8> {
         self.encrypt(id.to_string().as_bytes())
     }

@@ -8,6 +8,7 @@ pub mod customer;
 pub mod gateway;
 pub mod group;
 pub mod identity;
+pub mod login;
 pub mod outbox;
 pub mod polling;
 pub mod store;

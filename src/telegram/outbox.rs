@@ -26,6 +26,17 @@ pub fn contact_lane(contact: ContactId) -> String {
     format!("contact:{}", contact.0)
 }
 
+/// The lane of an operator's private chat with the bot (sign-in codes).
+pub fn operator_lane(operator: crate::ids::OperatorId) -> String {
+    format!("operator:{}", operator.0)
+}
+
+pub fn lane_operator(lane: &str) -> Option<crate::ids::OperatorId> {
+    lane.strip_prefix("operator:")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .map(crate::ids::OperatorId)
+}
+
 pub fn lane_contact(lane: &str) -> Option<ContactId> {
     lane.strip_prefix("contact:")
         .and_then(|id| Uuid::parse_str(id).ok())

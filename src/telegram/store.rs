@@ -430,6 +430,7 @@ pub async fn redeem_link_code(
     conn: &mut AsyncPgConnection,
     code_hash: &[u8],
     user_hash: &[u8],
+    sealed_chat: &[u8],
 ) -> QueryResult<Option<OperatorId>> {
     use diesel_async::AsyncConnection;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
@@ -464,11 +465,13 @@ pub async fn redeem_link_code(
             .values((
                 links::operator_id.eq(operator),
                 links::lookup_hash.eq(user_hash),
+                links::external_id.eq(sealed_chat),
             ))
             .on_conflict(links::operator_id)
             .do_update()
             .set((
                 links::lookup_hash.eq(user_hash),
+                links::external_id.eq(sealed_chat),
                 links::linked_at.eq(Utc::now()),
             ))
             .execute(conn)
@@ -487,4 +490,18 @@ pub async fn linked_operators(
         .await?
         .into_iter()
         .collect())
+}
+
+/// The sealed private chat of an operator's linked Telegram account.
+pub async fn operator_chat(
+    conn: &mut AsyncPgConnection,
+    operator: OperatorId,
+) -> QueryResult<Option<Vec<u8>>> {
+    Ok(links::table
+        .find(operator)
+        .select(links::external_id)
+        .first::<Option<Vec<u8>>>(conn)
+        .await
+        .optional()?
+        .flatten())
 }
