@@ -52,3 +52,8 @@ fn panel_resilience_in_chromium() {
 fn panel_telegram_in_chromium() {
     run("panel-telegram.test.mjs");
 }
+
+#[test]
+fn panel_otp_in_chromium() {
+    run("panel-otp.test.mjs");
+}

@@ -104,12 +104,32 @@ async fn the_button_opens_a_ticket_and_messages_reach_operators_and_the_group() 
         .await;
     assert!(post.text().contains(&ticket), "{}", post.text());
     assert!(post.text().contains(&alias), "{}", post.text());
-    let buttons = post.buttons();
-    assert_eq!(buttons.len(), 3, "{buttons:?}");
-    for (button, action) in buttons.iter().zip(["take", "close", "escalate"]) {
-        assert_eq!(button, &format!("{action}:{conversation}"));
-        assert!(button.len() <= 64);
-    }
+    // The conversation's card carries the buttons, and says who took it (the supervisor
+    // online was given it at once).
+    let card = tg
+        .bot
+        .wait_for("the card says who took the conversation", |calls| {
+            calls.iter().any(|c| {
+                c.chat() == Some(GROUP)
+                    && c.text().starts_with("🎫")
+                    && c.text().contains(&ticket)
+                    && c.text().contains("Taken by Sam Super")
+            })
+        })
+        .await
+        .into_iter()
+        .rev()
+        .find(|c| c.chat() == Some(GROUP) && c.text().contains("Taken by Sam Super"))
+        .unwrap();
+    let buttons = card.buttons();
+    assert_eq!(
+        buttons,
+        vec![
+            format!("close:{conversation}"),
+            format!("escalate:{conversation}")
+        ]
+    );
+    assert!(buttons.iter().all(|b| b.len() <= 64));
     assert_eq!(
         s.text(&format!(
             "SELECT channel AS value FROM conversations WHERE id = '{conversation}'"
@@ -276,7 +296,14 @@ async fn media_is_recorded_by_kind_and_copied_never_forwarded() {
     assert_eq!(photo_copy.chat(), Some(GROUP));
     assert_eq!(photo_copy.body["from_chat_id"], user.id);
     assert!(photo_copy.text().contains("the error screen"));
-    assert_eq!(photo_copy.buttons().len(), 3);
+    let card = tg.post_of(&conversation).await;
+    assert!(
+        photo_copy.body["reply_parameters"]["message_id"]
+            .as_i64()
+            .is_some(),
+        "the copy replies to the conversation's card: {:?} (card {card})",
+        photo_copy.body
+    );
     assert!(
         tg.bot.calls_of("forwardMessage").is_empty(),
         "forwardMessage shows the sender"
@@ -730,7 +757,7 @@ async fn one_chats_trouble_never_holds_up_another_chat() {
         "the slow chat's reply was tried once and waits for retry_after"
     );
     assert_eq!(
-        s.scalar("SELECT count(*) AS n FROM telegram_outbox WHERE delivered_at IS NULL AND failed_at IS NULL")
+        s.scalar("SELECT count(*) AS n FROM telegram_outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND lane LIKE 'contact:%'")
             .await,
         1,
         "only the slow chat's reply is still waiting"
@@ -953,5 +980,115 @@ async fn the_support_command_opens_one_ticket_and_says_so_again_if_open() {
         "pending"
     );
     s.router_settled(1).await;
+    tg.stop().await;
+}
+
+#[actix_rt::test]
+async fn the_card_follows_the_conversation_wherever_it_is_acted_on() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let user = TgUser::new(7070, "en");
+    let conversation = tg.customer_writes(&user, "card please").await;
+    let card_sent = tg
+        .bot
+        .wait_for("the card", |calls| {
+            calls.iter().any(|c| c.text().starts_with("🎫"))
+        })
+        .await
+        .into_iter()
+        .find(|c| c.text().starts_with("🎫"))
+        .unwrap();
+    assert!(
+        card_sent.text().contains("Waiting for an operator"),
+        "{}",
+        card_sent.text()
+    );
+    assert_eq!(card_sent.buttons().len(), 3);
+    let card = s
+        .scalar(&format!(
+            "SELECT message_id AS n FROM telegram_posts WHERE card AND conversation_id = '{conversation}'"
+        ))
+        .await;
+    let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
+    // Telegram makes the first edit wait: it is retried after retry_after.
+    tg.bot.fail_next(
+        "editMessageText",
+        Some(GROUP),
+        common::fake_bot::Failure::RetryAfter(1),
+    );
+    let (code, _) = s
+        .post(
+            &format!("/api/v1/conversations/{conversation}/take"),
+            &agent.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let edits = tg
+        .bot
+        .wait_for("the card edited after the 429", |calls| {
+            calls
+                .iter()
+                .filter(|c| {
+                    c.method == "editmessagetext" && c.text().contains("Taken by Alice Agent")
+                })
+                .count()
+                >= 2
+        })
+        .await;
+    let tries: Vec<_> = edits
+        .iter()
+        .filter(|c| c.method == "editmessagetext" && c.text().contains("Taken by Alice Agent"))
+        .collect();
+    assert_eq!(tries[1].body["message_id"], card);
+    assert!(tries[1].at.duration_since(tries[0].at) >= std::time::Duration::from_millis(900));
+    assert_eq!(
+        tries[1].buttons(),
+        vec![
+            format!("close:{conversation}"),
+            format!("escalate:{conversation}")
+        ]
+    );
+    // A reply written in the panel shows in the group, under the card.
+    tg.operator_says(&agent, &conversation, "p1", "Checking your order now")
+        .await;
+    let shown = tg.bot.wait_sent(GROUP, "Alice Agent → customer:").await;
+    assert!(shown.text().contains("Checking your order now"));
+    assert_eq!(shown.body["reply_parameters"]["message_id"], card);
+    // An escalation is announced; resolving leaves the card without buttons.
+    let (code, _) = s
+        .post(
+            &format!("/api/v1/conversations/{conversation}/escalate"),
+            &agent.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    tg.bot.wait_sent(GROUP, "Supervisors, please look").await;
+    let (code, _) = s
+        .post(
+            &format!("/api/v1/conversations/{conversation}/resolve"),
+            &agent.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let resolved = tg
+        .bot
+        .wait_for("the card says resolved", |calls| {
+            calls
+                .iter()
+                .any(|c| c.method == "editmessagetext" && c.text().contains("Resolved"))
+        })
+        .await
+        .into_iter()
+        .find(|c| c.method == "editmessagetext" && c.text().contains("Resolved"))
+        .unwrap();
+    assert!(resolved.buttons().is_empty(), "{:?}", resolved.body);
+    assert!(
+        resolved.text().contains("escalated to L2"),
+        "{}",
+        resolved.text()
+    );
     tg.stop().await;
 }

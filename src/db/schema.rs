@@ -229,6 +229,7 @@ diesel::table! {
         conversation_id -> Uuid,
         seq -> Nullable<Int8>,
         created_at -> Timestamptz,
+        card -> Bool,
     }
 }
 

@@ -92,14 +92,7 @@ pub async fn request(
         let text = format!(
             "Your Switchboard sign-in code: {code}\nIt works once, for 5 minutes. If you did not ask for it, ignore this message."
         );
-        let call = NewCall::new(
-            outbox::operator_lane(row.id),
-            None,
-            &Call::Text {
-                text,
-                buttons: Vec::new(),
-            },
-        );
+        let call = NewCall::new(outbox::operator_lane(row.id), None, &Call::text(text));
         use diesel_async::AsyncConnection;
         conn.transaction::<_, AppError, _>(async |conn| {
             if send {

@@ -11,9 +11,12 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
+use teloxide::payloads::EditMessageTextSetters;
 use teloxide::payloads::{CopyMessageSetters, SendMessageSetters};
 use teloxide::prelude::Requester;
-use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId};
+use teloxide::types::{
+    ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ReplyParameters,
+};
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -148,7 +151,11 @@ impl Telegram {
         text: String,
         buttons: Vec<Button>,
     ) -> AppResult<()> {
-        let call = Call::Text { text, buttons };
+        let call = Call::Text {
+            text,
+            buttons,
+            under_card: false,
+        };
         self.enqueue(vec![outbox::NewCall::new(
             outbox::contact_lane(contact),
             None,
@@ -620,11 +627,45 @@ async fn send(tg: &Telegram, row: &CallRow) -> AppResult<Outcome> {
             }
         }
     };
+    // In the support group, a conversation's posts reply to its card (made first if missing).
+    let card = match (&call, row.lane == GROUP_LANE, row.conversation_id) {
+        (
+            Call::Text {
+                under_card: true, ..
+            }
+            | Call::Copy {
+                under_card: true, ..
+            },
+            true,
+            Some(conversation),
+        ) => match ensure_card(tg, chat, conversation).await? {
+            Ok(card) => card,
+            Err(outcome) => return Ok(outcome),
+        },
+        _ => None,
+    };
+    let reply_to = card
+        .and_then(|id| i32::try_from(id).ok())
+        .map(|id| ReplyParameters {
+            allow_sending_without_reply: Some(true),
+            ..ReplyParameters::new(MessageId(id))
+        });
     let result = match call {
-        Call::Text { text, buttons } => {
+        Call::SyncCard => {
+            let Some(conversation) = row.conversation_id else {
+                return Ok(Outcome::Refused(
+                    "a card update without its conversation".into(),
+                ));
+            };
+            return sync_card(tg, chat, row.id, conversation).await;
+        }
+        Call::Text { text, buttons, .. } => {
             let mut request = tg.bot.send_message(ChatId(chat), text);
             if !buttons.is_empty() {
                 request = request.reply_markup(keyboard(&buttons));
+            }
+            if let Some(reply) = reply_to {
+                request = request.reply_parameters(reply);
             }
             request.await.map(|m| Some(i64::from(m.id.0)))
         }
@@ -633,6 +674,7 @@ async fn send(tg: &Telegram, row: &CallRow) -> AppResult<Outcome> {
             message_id,
             caption,
             buttons,
+            ..
         } => {
             let Some(from_chat) = customer_chat_any(tg, from).await? else {
                 return Ok(Outcome::Refused("the source chat is unknown".into()));
@@ -649,17 +691,103 @@ async fn send(tg: &Telegram, row: &CallRow) -> AppResult<Outcome> {
             if !buttons.is_empty() {
                 request = request.reply_markup(keyboard(&buttons));
             }
+            if let Some(reply) = reply_to {
+                request = request.reply_parameters(reply);
+            }
             request.await.map(|m| Some(i64::from(m.0)))
         }
     };
     Ok(classify(result))
 }
 
+/// The conversation's card in the group `chat`: the one it has, or a new one showing its
+/// state now. `Err` carries how Telegram refused to make it (the row is then retried as a
+/// whole, or given up).
+async fn ensure_card(
+    tg: &Telegram,
+    chat: i64,
+    conversation: ConversationId,
+) -> AppResult<Result<Option<i64>, Outcome>> {
+    let (existing, facts) = {
+        let mut conn = tg.pool().get().await?;
+        let existing = store::card_of(&mut conn, chat, conversation).await?;
+        let facts = match existing {
+            Some(_) => None,
+            None => store::card_facts(&mut conn, conversation).await?,
+        };
+        (existing, facts)
+    };
+    if let Some(card) = existing {
+        return Ok(Ok(Some(card)));
+    }
+    let Some(facts) = facts else {
+        return Ok(Ok(None));
+    };
+    let sent = tg
+        .bot
+        .send_message(ChatId(chat), outbox::card_text(&facts))
+        .reply_markup(keyboard(&outbox::card_buttons(conversation, &facts)))
+        .await
+        .map(|m| Some(i64::from(m.id.0)));
+    match classify(sent) {
+        Outcome::Sent(Some(card)) => {
+            let mut conn = tg.pool().get().await?;
+            store::record_card(&mut conn, chat, card, conversation).await?;
+            Ok(Ok(Some(card)))
+        }
+        Outcome::Sent(None) => Ok(Ok(None)),
+        refused => Ok(Err(refused)),
+    }
+}
+
+/// Shows the conversation's state now on its card (if it has one; the first post makes it).
+/// A later update of the same card waiting in the outbox makes this one unnecessary.
+async fn sync_card(
+    tg: &Telegram,
+    chat: i64,
+    row_id: i64,
+    conversation: ConversationId,
+) -> AppResult<Outcome> {
+    let (card, facts) = {
+        let mut conn = tg.pool().get().await?;
+        if store::later_sync_waits(&mut conn, row_id, conversation).await? {
+            return Ok(Outcome::Sent(None));
+        }
+        let card = store::card_of(&mut conn, chat, conversation).await?;
+        let facts = store::card_facts(&mut conn, conversation).await?;
+        (card, facts)
+    };
+    let (Some(card), Some(facts)) = (card.and_then(|c| i32::try_from(c).ok()), facts) else {
+        return Ok(Outcome::Sent(None));
+    };
+    let edited = tg
+        .bot
+        .edit_message_text(ChatId(chat), MessageId(card), outbox::card_text(&facts))
+        .reply_markup(keyboard(&outbox::card_buttons(conversation, &facts)))
+        .await;
+    Ok(match edited {
+        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Outcome::Sent(None),
+        Err(RequestError::Api(ApiError::MessageToEditNotFound | ApiError::MessageIdInvalid)) => {
+            // Deleted by hand: the next post makes a new card.
+            let mut conn = tg.pool().get().await?;
+            store::forget_card(&mut conn, conversation).await?;
+            Outcome::Sent(None)
+        }
+        Err(e) => classify(Err(e)),
+    })
+}
+
+/// One row of buttons; none at all (which removes a card's keyboard) when there are none.
 fn keyboard(buttons: &[Button]) -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::new([buttons
+    let row: Vec<InlineKeyboardButton> = buttons
         .iter()
         .map(|(label, data)| InlineKeyboardButton::callback(label.clone(), data.clone()))
-        .collect::<Vec<_>>()])
+        .collect();
+    InlineKeyboardMarkup::new(if row.is_empty() {
+        Vec::new()
+    } else {
+        vec![row]
+    })
 }
 
 fn classify(result: Result<Option<i64>, RequestError>) -> Outcome {

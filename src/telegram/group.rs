@@ -100,6 +100,7 @@ async fn tell_group(tg: &Telegram, conversation: ConversationId, text: &str) -> 
     let call = Call::Text {
         text: text.to_owned(),
         buttons: Vec::new(),
+        under_card: true,
     };
     tg.enqueue(vec![outbox::NewCall::new(
         GROUP_LANE.to_owned(),

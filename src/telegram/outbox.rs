@@ -13,7 +13,7 @@ use super::texts::{Lang, Say};
 use crate::config::Config;
 use crate::db::events::EventRow;
 use crate::db::schema::telegram_outbox;
-use crate::domain::{Author, Channel, EventKind};
+use crate::domain::{Author, Channel, ConversationStatus, EventKind, Priority};
 use crate::ids::{ContactId, ConversationId};
 
 /// Telegram's limits on one message's text and on a caption.
@@ -55,6 +55,9 @@ pub enum Call {
         text: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         buttons: Vec<Button>,
+        /// In the support group: a reply to the conversation's card (made first if missing).
+        #[serde(default, skip_serializing_if = "is_false")]
+        under_card: bool,
     },
     /// `copyMessage` of a customer's message (from their chat) into the lane's chat.
     Copy {
@@ -64,7 +67,27 @@ pub enum Call {
         caption: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         buttons: Vec<Button>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        under_card: bool,
     },
+    /// The conversation's card in the support group shows its state as it is when sent
+    /// (waiting, taken by whom, escalated, resolved, closed) with the buttons that still fit.
+    SyncCard,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+impl Call {
+    /// Text to a chat, with no buttons.
+    pub fn text(text: impl Into<String>) -> Call {
+        Call::Text {
+            text: text.into(),
+            buttons: Vec::new(),
+            under_card: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Insertable)]
@@ -117,28 +140,94 @@ pub fn calls_for(config: &Config, conv: &Conversation<'_>, events: &[EventRow]) 
     let relay = config.telegram_support_chat_id.is_some() && config.relays(conv.channel);
     let lang = Lang::from_code(Some(conv.language));
     let mut calls = Vec::new();
+    let mut sync = false;
     for event in events {
         let about = Some((conv.id, Some(event.seq)));
         if conv.channel == Channel::Telegram {
             if let Some(text) = to_customer(config, conv, lang, event) {
                 for part in split(&text, MAX_TEXT) {
-                    let call = Call::Text {
-                        text: part,
-                        buttons: Vec::new(),
-                    };
-                    calls.push(NewCall::new(contact_lane(conv.contact), about, &call));
+                    calls.push(NewCall::new(
+                        contact_lane(conv.contact),
+                        about,
+                        &Call::text(part),
+                    ));
                 }
             }
         }
-        if relay && event.author == Author::Visitor && event.kind == EventKind::Message {
-            calls.extend(
-                group_post(conv, event)
-                    .iter()
-                    .map(|call| NewCall::new(GROUP_LANE.to_owned(), about, call)),
-            );
+        if !relay {
+            continue;
         }
+        let to_group = match (event.kind, event.author) {
+            (EventKind::Message, Author::Visitor) => group_post(conv, event),
+            (EventKind::Message, Author::Operator) if !from_the_group(event) => {
+                text_calls(&format!("{} → customer:", event.author_name), &event.body)
+            }
+            (EventKind::System, _) => {
+                let action = crate::actors::conversation::system_action(event);
+                sync |= matches!(
+                    action,
+                    Some(
+                        "assigned"
+                            | "transferred"
+                            | "unassigned"
+                            | "escalated"
+                            | "priority"
+                            | "resolved"
+                            | "closed"
+                            | "reopened"
+                    )
+                );
+                announcement(conv, event).into_iter().collect()
+            }
+            _ => Vec::new(),
+        };
+        calls.extend(
+            to_group
+                .iter()
+                .map(|call| NewCall::new(GROUP_LANE.to_owned(), about, call)),
+        );
+    }
+    if sync {
+        calls.push(NewCall::new(
+            GROUP_LANE.to_owned(),
+            Some((conv.id, None)),
+            &Call::SyncCard,
+        ));
     }
     calls
+}
+
+/// A reply an operator wrote in the support group is there already.
+fn from_the_group(event: &EventRow) -> bool {
+    event
+        .client_id
+        .as_deref()
+        .is_some_and(|id| id.starts_with(GROUP_CLIENT_PREFIX))
+}
+
+/// The client id prefix of replies operators write in the support group.
+pub const GROUP_CLIENT_PREFIX: &str = "tg:group:";
+
+/// Escalations and urgent conversations are announced in the group, for the supervisors.
+fn announcement(conv: &Conversation<'_>, e: &EventRow) -> Option<Call> {
+    let data = e.data.as_ref()?;
+    let urgent = data.get("priority").and_then(|p| p.as_i64()) == Some(3);
+    let text = match crate::actors::conversation::system_action(e)? {
+        "escalated" => format!(
+            "⚠️ {} · {}: {}. Supervisors, please look.",
+            conv.ticket, conv.alias, e.body
+        ),
+        "priority" if urgent => format!(
+            "⚠️ {} · {} is urgent now. Supervisors, please look.",
+            conv.ticket, conv.alias
+        ),
+        _ => return None,
+    };
+    Some(Call::Text {
+        text,
+        buttons: Vec::new(),
+        under_card: true,
+    })
 }
 
 /// What the customer is sent for an event: operators' messages under the team's name (or a
@@ -174,26 +263,57 @@ fn to_customer(
     }
 }
 
-/// The buttons under each post in the support group; the data carries only our ids.
-pub fn post_buttons(conversation: ConversationId) -> Vec<Button> {
-    ["take", "close", "escalate"]
+/// What a conversation's card shows.
+pub struct CardFacts {
+    pub ticket: String,
+    pub alias: String,
+    pub status: ConversationStatus,
+    pub level: i16,
+    pub priority: Priority,
+    pub assignee: Option<String>,
+}
+
+/// The card's text: the ticket, the alias, and where the conversation stands.
+pub fn card_text(f: &CardFacts) -> String {
+    let state = match (f.status, &f.assignee) {
+        (ConversationStatus::Pending, _) => "Waiting for an operator".to_owned(),
+        (ConversationStatus::Active, Some(name)) => format!("Taken by {name}"),
+        (ConversationStatus::Active, None) => "Active".to_owned(),
+        (ConversationStatus::Resolved, _) => "Resolved".to_owned(),
+        (ConversationStatus::Closed, _) => "Closed".to_owned(),
+    };
+    let mut text = format!("🎫 {} · {}\n{state}", f.ticket, f.alias);
+    if f.level > 0 {
+        text.push_str(&format!(" · escalated to L{}", f.level + 1));
+    }
+    if f.priority == Priority::Urgent {
+        text.push_str(" · urgent");
+    }
+    text
+}
+
+/// The buttons that still make sense on a card; the data carries only our ids.
+pub fn card_buttons(conversation: ConversationId, f: &CardFacts) -> Vec<Button> {
+    let mut actions: Vec<(&str, &str)> = Vec::new();
+    match f.status {
+        ConversationStatus::Pending => actions.push(("take", "Take")),
+        ConversationStatus::Active => {}
+        ConversationStatus::Resolved | ConversationStatus::Closed => return Vec::new(),
+    }
+    actions.push(("close", "Close"));
+    if f.level < 2 {
+        actions.push(("escalate", "Escalate"));
+    }
+    actions
         .into_iter()
-        .map(|action| {
-            let label = match action {
-                "take" => "Take",
-                "close" => "Close",
-                _ => "Escalate",
-            };
-            (label.to_owned(), format!("{action}:{}", conversation.0))
-        })
+        .map(|(action, label)| (label.to_owned(), format!("{action}:{}", conversation.0)))
         .collect()
 }
 
-/// A customer message as the support group sees it: the ticket, the alias, the text (or the
-/// media, copied so nothing shows who sent it) and the buttons.
+/// A customer message as the support group sees it, under the conversation's card: the
+/// ticket, the alias, the text (or the media, copied so nothing shows who sent it).
 fn group_post(conv: &Conversation<'_>, e: &EventRow) -> Vec<Call> {
     let header = format!("{} · {}", conv.ticket, conv.alias);
-    let buttons = post_buttons(conv.id);
     let media = e.data.as_ref().and_then(|d| {
         let kind = d.get("media")?.as_str()?;
         let message_id = d.get("telegram_message_id")?.as_i64()?;
@@ -211,7 +331,8 @@ fn group_post(conv: &Conversation<'_>, e: &EventRow) -> Vec<Call> {
                     from: conv.contact,
                     message_id,
                     caption: Some(full),
-                    buttons,
+                    buttons: Vec::new(),
+                    under_card: true,
                 }];
             }
             // Too long for a caption: the media with the ticket, then the caption as text.
@@ -220,29 +341,23 @@ fn group_post(conv: &Conversation<'_>, e: &EventRow) -> Vec<Call> {
                 message_id,
                 caption: Some(header.clone()),
                 buttons: Vec::new(),
+                under_card: true,
             }];
-            calls.extend(text_calls(&header, caption.unwrap_or_default(), buttons));
+            calls.extend(text_calls(&header, caption.unwrap_or_default()));
             calls
         }
-        _ => text_calls(&header, &e.body, buttons),
+        _ => text_calls(&header, &e.body),
     }
 }
 
-/// `header` and `body` in as many messages as Telegram's text limit needs; the buttons go on
-/// the last one.
-fn text_calls(header: &str, body: &str, buttons: Vec<Button>) -> Vec<Call> {
-    let parts = split(&format!("{header}\n{body}"), MAX_TEXT);
-    let last = parts.len().saturating_sub(1);
-    parts
+/// `header` and `body` under the card, in as many messages as Telegram's text limit needs.
+fn text_calls(header: &str, body: &str) -> Vec<Call> {
+    split(&format!("{header}\n{body}"), MAX_TEXT)
         .into_iter()
-        .enumerate()
-        .map(|(i, text)| Call::Text {
+        .map(|text| Call::Text {
             text,
-            buttons: if i == last {
-                buttons.clone()
-            } else {
-                Vec::new()
-            },
+            buttons: Vec::new(),
+            under_card: true,
         })
         .collect()
 }
@@ -421,8 +536,8 @@ mod tests {
         let short = group_post(&conv, &media_event("a screenshot"));
         assert_eq!(short.len(), 1);
         assert!(
-            matches!(&short[0], Call::Copy { caption: Some(c), buttons, .. }
-            if c.ends_with("a screenshot") && buttons.len() == 3)
+            matches!(&short[0], Call::Copy { caption: Some(c), under_card: true, .. }
+            if c.ends_with("a screenshot"))
         );
         let long_caption = "x".repeat(MAX_CAPTION + 10);
         let long = group_post(&conv, &media_event(&long_caption));
@@ -431,13 +546,37 @@ mod tests {
             matches!(&long[0], Call::Copy { caption: Some(c), .. } if c.chars().count() <= MAX_CAPTION)
         );
         assert!(
-            matches!(&long[1], Call::Text { text, buttons } if text.contains(&long_caption) && buttons.len() == 3)
+            matches!(&long[1], Call::Text { text, under_card: true, .. } if text.contains(&long_caption))
         );
     }
 
     #[test]
-    fn post_buttons_fit_telegrams_callback_limit() {
-        for (_, data) in post_buttons(ConversationId::new()) {
+    fn card_buttons_fit_telegrams_callback_limit_and_follow_the_state() {
+        let mut facts = CardFacts {
+            ticket: "SUPP-20261202-ABCDEF".into(),
+            alias: "User-ABCDEF".into(),
+            status: ConversationStatus::Pending,
+            level: 0,
+            priority: Priority::Medium,
+            assignee: None,
+        };
+        let id = ConversationId::new();
+        let labels = |f: &CardFacts| {
+            card_buttons(id, f)
+                .into_iter()
+                .map(|(l, _)| l)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(labels(&facts), ["Take", "Close", "Escalate"]);
+        facts.status = ConversationStatus::Active;
+        facts.assignee = Some("Anna".into());
+        facts.level = 2;
+        assert_eq!(labels(&facts), ["Close"]);
+        assert!(card_text(&facts).contains("Taken by Anna · escalated to L3"));
+        facts.status = ConversationStatus::Closed;
+        assert!(labels(&facts).is_empty());
+        facts.status = ConversationStatus::Pending;
+        for (_, data) in card_buttons(ConversationId::new(), &facts) {
             assert!(data.len() <= 64, "{data}");
         }
     }

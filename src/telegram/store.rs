@@ -309,12 +309,136 @@ pub async fn record_post(
     conversation: ConversationId,
     seq: Option<i64>,
 ) -> QueryResult<()> {
+    insert_post(conn, chat, message_id, conversation, seq, false).await
+}
+
+/// The conversation's card in the support group `chat`, if it has one there.
+pub async fn card_of(
+    conn: &mut AsyncPgConnection,
+    chat: i64,
+    conversation: ConversationId,
+) -> QueryResult<Option<i64>> {
+    posts::table
+        .filter(posts::conversation_id.eq(conversation))
+        .filter(posts::chat_id.eq(chat))
+        .filter(posts::card.eq(true))
+        .select(posts::message_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn record_card(
+    conn: &mut AsyncPgConnection,
+    chat: i64,
+    message_id: i64,
+    conversation: ConversationId,
+) -> QueryResult<()> {
+    // A card left in another chat (before a migration) is no longer the card.
+    diesel::update(
+        posts::table
+            .filter(posts::conversation_id.eq(conversation))
+            .filter(posts::card.eq(true)),
+    )
+    .set(posts::card.eq(false))
+    .execute(conn)
+    .await?;
+    insert_post(conn, chat, message_id, conversation, None, true).await
+}
+
+/// The card is gone (deleted by hand): the next message makes a new one.
+pub async fn forget_card(
+    conn: &mut AsyncPgConnection,
+    conversation: ConversationId,
+) -> QueryResult<()> {
+    diesel::update(
+        posts::table
+            .filter(posts::conversation_id.eq(conversation))
+            .filter(posts::card.eq(true)),
+    )
+    .set(posts::card.eq(false))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// What the conversation's card shows, now.
+pub async fn card_facts(
+    conn: &mut AsyncPgConnection,
+    conversation: ConversationId,
+) -> QueryResult<Option<super::outbox::CardFacts>> {
+    use crate::db::schema::operators;
+    let row = conversations::table
+        .find(conversation)
+        .inner_join(contacts::table)
+        .left_join(operators::table)
+        .select((
+            conversations::ticket,
+            contacts::alias,
+            conversations::status,
+            conversations::level,
+            conversations::priority,
+            operators::name.nullable(),
+        ))
+        .first::<(
+            String,
+            String,
+            ConversationStatus,
+            i16,
+            crate::domain::Priority,
+            Option<String>,
+        )>(conn)
+        .await
+        .optional()?;
+    Ok(row.map(
+        |(ticket, alias, status, level, priority, assignee)| super::outbox::CardFacts {
+            ticket,
+            alias,
+            status,
+            level,
+            priority,
+            assignee,
+        },
+    ))
+}
+
+/// Whether a later card update of the conversation waits in the outbox (this one can go).
+pub async fn later_sync_waits(
+    conn: &mut AsyncPgConnection,
+    row_id: i64,
+    conversation: ConversationId,
+) -> QueryResult<bool> {
+    use crate::db::schema::telegram_outbox as o;
+    diesel::select(diesel::dsl::exists(
+        o::table
+            .filter(o::lane.eq(super::outbox::GROUP_LANE))
+            .filter(o::conversation_id.eq(conversation))
+            .filter(o::id.gt(row_id))
+            .filter(o::delivered_at.is_null())
+            .filter(o::failed_at.is_null())
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "payload->>'op' = 'sync_card'",
+            )),
+    ))
+    .get_result(conn)
+    .await
+}
+
+async fn insert_post(
+    conn: &mut AsyncPgConnection,
+    chat: i64,
+    message_id: i64,
+    conversation: ConversationId,
+    seq: Option<i64>,
+    card: bool,
+) -> QueryResult<()> {
     diesel::insert_into(posts::table)
         .values((
             posts::chat_id.eq(chat),
             posts::message_id.eq(message_id),
             posts::conversation_id.eq(conversation),
             posts::seq.eq(seq),
+            posts::card.eq(card),
         ))
         .on_conflict_do_nothing()
         .execute(conn)

@@ -12,6 +12,8 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
     this.field = field;
+    /** Seconds from a 429's or 503's `Retry-After`, else null. */
+    this.retryAfter = null;
   }
 }
 
@@ -89,6 +91,8 @@ export async function api(method, path, { body, query, auth = true } = {}) {
       err?.message ?? t('error.http', { status: res.status }),
       err?.field,
     );
+    const wait = Number(res.headers.get('Retry-After'));
+    if (Number.isFinite(wait) && wait > 0) error.retryAfter = wait;
     if (res.status === 401 && auth && unauthorizedHandler) unauthorizedHandler(error);
     throw error;
   }

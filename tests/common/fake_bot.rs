@@ -307,7 +307,7 @@ fn answer(
     s.next_id += 1;
     let id = s.next_id;
     let result = match method.as_str() {
-        "sendmessage" | "forwardmessage" => {
+        "sendmessage" | "forwardmessage" | "editmessagetext" => {
             let chat_id = chat.unwrap_or_default();
             let chat = if chat_id < 0 {
                 json!({"id": chat_id, "type": "supergroup", "title": "Support"})
