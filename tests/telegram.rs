@@ -1092,3 +1092,50 @@ async fn the_card_follows_the_conversation_wherever_it_is_acted_on() {
     );
     tg.stop().await;
 }
+
+#[actix_rt::test]
+async fn an_album_stays_one_album_in_the_group() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let user = TgUser::new(7080, "en");
+    let conversation = tg.customer_writes(&user, "three photos coming").await;
+    let mut ids = Vec::new();
+    for (i, caption) in ["the box", "", ""].iter().enumerate() {
+        let (id, mut update) = user.photo(caption);
+        update["message"]["media_group_id"] = json!("13845674419478912");
+        if i > 0 {
+            update["message"].as_object_mut().unwrap().remove("caption");
+        }
+        ids.push(id);
+        assert_eq!(tg.send(&update).await, 200);
+    }
+    let calls = tg
+        .bot
+        .wait_for("the album copied in one call", |calls| {
+            calls.iter().any(|c| c.method == "copymessages")
+        })
+        .await;
+    let album: Vec<_> = calls
+        .iter()
+        .filter(|c| c.method == "copymessages")
+        .collect();
+    assert_eq!(album.len(), 1, "{album:?}");
+    assert_eq!(album[0].chat(), Some(GROUP));
+    assert_eq!(album[0].body["from_chat_id"], user.id);
+    assert_eq!(album[0].body["message_ids"], json!(ids));
+    assert!(
+        calls.iter().all(|c| c.method != "copymessage"),
+        "no item was copied alone"
+    );
+    tg.bot.wait_sent(GROUP, "an album of 3").await;
+    // One event per item, each marked with its album.
+    assert_eq!(
+        s.scalar(&format!(
+            "SELECT count(*) AS n FROM events WHERE conversation_id = '{conversation}' \
+             AND data->>'media_group_id' = '13845674419478912'"
+        ))
+        .await,
+        3
+    );
+    tg.stop().await;
+}

@@ -277,8 +277,14 @@ async fn customer_message(
         (None, Some(text)) if !text.trim().is_empty() => text.to_owned(),
         _ => return refuse(tg, contact, lang, Say::Unsupported, "unsupported").await,
     };
+    // An album's items arrive one update each: each is an event, marked with its album.
     let data = media.map(|kind| {
-        json!({"media": kind, "telegram_message_id": msg.message_id, "caption": msg.caption})
+        json!({
+            "media": kind,
+            "telegram_message_id": msg.message_id,
+            "caption": msg.caption,
+            "media_group_id": msg.media_group_id,
+        })
     });
     let client_id = format!("tg:{}", msg.message_id);
     post_or_open(tg, customer, lang, client_id, text, data).await

@@ -49,6 +49,8 @@ const MARK_ATTEMPTS: u32 = 30;
 /// The least time between two looks at the outbox's lane heads (each look reads every
 /// undelivered row's lane).
 const HEADS_EVERY: Duration = Duration::from_millis(100);
+/// How long the first item of an album waits for the others (they come within a second).
+const ALBUM_WAIT: Duration = Duration::from_millis(1500);
 /// `/link CODE` attempts one Telegram user may make per hour.
 const LINK_ATTEMPTS_PER_HOUR: u32 = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -671,6 +673,13 @@ async fn send(tg: &Telegram, row: &CallRow) -> AppResult<Outcome> {
         }
         Call::Copy {
             from,
+            album: Some(album),
+            ..
+        } if row.lane == GROUP_LANE => {
+            return send_album(tg, chat, row, from, &album, reply_to).await;
+        }
+        Call::Copy {
+            from,
             message_id,
             caption,
             buttons,
@@ -698,6 +707,80 @@ async fn send(tg: &Telegram, row: &CallRow) -> AppResult<Outcome> {
         }
     };
     Ok(classify(result))
+}
+
+/// An album into the group as one album (`copyMessages`): its items arrive one update each
+/// with no end marker, so the first waits a moment for the others; then every item waiting
+/// is sent in one call and marked, and a line under the card says whose it is.
+async fn send_album(
+    tg: &Telegram,
+    chat: i64,
+    row: &CallRow,
+    from: ContactId,
+    album: &str,
+    under: Option<ReplyParameters>,
+) -> AppResult<Outcome> {
+    let Some(conversation) = row.conversation_id else {
+        return Ok(Outcome::Refused("an album without its conversation".into()));
+    };
+    let age = (Utc::now() - row.created_at).to_std().unwrap_or_default();
+    if age < ALBUM_WAIT {
+        tokio::time::sleep(ALBUM_WAIT - age).await;
+    }
+    let items = {
+        let mut conn = tg.pool().get().await?;
+        outbox::album_items(&mut conn, conversation, album).await?
+    };
+    let Some(from_chat) = customer_chat_any(tg, from).await? else {
+        return Ok(Outcome::Refused("the source chat is unknown".into()));
+    };
+    let mut ids: Vec<MessageId> = items
+        .iter()
+        .filter_map(|(_, m)| i32::try_from(*m).ok().map(MessageId))
+        .collect();
+    ids.sort_by_key(|m| m.0);
+    if ids.is_empty() {
+        return Ok(Outcome::Sent(None));
+    }
+    let copied = match tg
+        .bot
+        .copy_messages(ChatId(chat), ChatId(from_chat), ids)
+        .await
+    {
+        Ok(copied) => copied,
+        Err(e) => return Ok(classify(Err(e))),
+    };
+    let rows: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+    let posts: Vec<(i64, i64, ConversationId)> = copied
+        .iter()
+        .map(|m| (chat, i64::from(m.0), conversation))
+        .collect();
+    {
+        let mut conn = tg.pool().get().await?;
+        outbox::delivered_together(&mut conn, &rows, &posts).await?;
+    }
+    if let Ok(Some(facts)) = async {
+        let mut conn = tg.pool().get().await?;
+        Ok::<_, AppError>(store::card_facts(&mut conn, conversation).await?)
+    }
+    .await
+    {
+        let line = format!(
+            "↑ {} · {}: an album of {}",
+            facts.ticket,
+            facts.alias,
+            posts.len()
+        );
+        let mut request = tg.bot.send_message(ChatId(chat), line);
+        if let Some(reply) = under {
+            request = request.reply_parameters(reply);
+        }
+        if let Err(e) = request.await {
+            tracing::debug!(error = %e, "album line not posted");
+        }
+    }
+    crate::telemetry::telegram_sent();
+    Ok(Outcome::Sent(None))
 }
 
 /// The conversation's card in the group `chat`: the one it has, or a new one showing its

@@ -69,6 +69,9 @@ pub enum Call {
         buttons: Vec<Button>,
         #[serde(default, skip_serializing_if = "is_false")]
         under_card: bool,
+        /// An album's item: the items are sent together (`copyMessages`), so the album stays one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        album: Option<String>,
     },
     /// The conversation's card in the support group shows its state as it is when sent
     /// (waiting, taken by whom, escalated, resolved, closed) with the buttons that still fit.
@@ -120,6 +123,7 @@ pub struct CallRow {
     pub payload: serde_json::Value,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// What a conversation's new events mean for Telegram; built by the Conversation actor and
@@ -319,6 +323,11 @@ fn group_post(conv: &Conversation<'_>, e: &EventRow) -> Vec<Call> {
         let message_id = d.get("telegram_message_id")?.as_i64()?;
         Some((kind.to_owned(), message_id))
     });
+    let album = e
+        .data
+        .as_ref()
+        .and_then(|d| d.get("media_group_id")?.as_str())
+        .map(str::to_owned);
     match media {
         Some((_, message_id)) if conv.channel == Channel::Telegram => {
             let caption = e.data.as_ref().and_then(|d| d.get("caption")?.as_str());
@@ -330,9 +339,11 @@ fn group_post(conv: &Conversation<'_>, e: &EventRow) -> Vec<Call> {
                 return vec![Call::Copy {
                     from: conv.contact,
                     message_id,
+                    // An album keeps its own captions (copyMessages takes none).
                     caption: Some(full),
                     buttons: Vec::new(),
                     under_card: true,
+                    album,
                 }];
             }
             // Too long for a caption: the media with the ticket, then the caption as text.
@@ -342,6 +353,7 @@ fn group_post(conv: &Conversation<'_>, e: &EventRow) -> Vec<Call> {
                 caption: Some(header.clone()),
                 buttons: Vec::new(),
                 under_card: true,
+                album,
             }];
             calls.extend(text_calls(&header, caption.unwrap_or_default()));
             calls
@@ -402,9 +414,10 @@ pub async fn insert(conn: &mut AsyncPgConnection, calls: &[NewCall]) -> QueryRes
 /// head, which keeps its order), oldest first, so that no lane waits behind newer ones.
 pub async fn heads(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<CallRow>> {
     diesel::sql_query(
-        "SELECT id, lane, conversation_id, seq, payload, attempts, next_attempt_at FROM ( \
+        "SELECT id, lane, conversation_id, seq, payload, attempts, next_attempt_at, created_at \
+         FROM ( \
            SELECT DISTINCT ON (lane) id, lane, conversation_id, seq, payload, attempts, \
-                  next_attempt_at \
+                  next_attempt_at, created_at \
            FROM telegram_outbox WHERE delivered_at IS NULL AND failed_at IS NULL \
            ORDER BY lane, id) AS heads \
          ORDER BY id LIMIT $1",
@@ -433,6 +446,58 @@ pub async fn delivered(
             .await?;
         if let Some((chat, message_id, conversation, seq)) = post {
             super::store::record_post(conn, chat, message_id, conversation, seq).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The undelivered items of an album in the group lane, oldest first (at most 10: Telegram's
+/// album size): their row ids and the customer's message ids.
+pub async fn album_items(
+    conn: &mut AsyncPgConnection,
+    conversation: ConversationId,
+    album: &str,
+) -> QueryResult<Vec<(i64, i64)>> {
+    use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
+    #[derive(QueryableByName)]
+    struct Item {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = BigInt)]
+        message_id: i64,
+    }
+    let items: Vec<Item> = diesel::sql_query(
+        "SELECT id, (payload->>'message_id')::bigint AS message_id FROM telegram_outbox \
+         WHERE lane = 'group' AND conversation_id = $1 AND payload->>'album' = $2 \
+           AND delivered_at IS NULL AND failed_at IS NULL \
+         ORDER BY id LIMIT 10",
+    )
+    .bind::<SqlUuid, _>(conversation.0)
+    .bind::<Text, _>(album)
+    .load(conn)
+    .await?;
+    Ok(items.into_iter().map(|i| (i.id, i.message_id)).collect())
+}
+
+/// Several rows sent by one call (an album), with the posts it made.
+pub async fn delivered_together(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+    posts: &[(i64, i64, ConversationId)],
+) -> QueryResult<()> {
+    use diesel_async::AsyncConnection;
+    use telegram_outbox::dsl as o;
+    conn.transaction(async |conn| {
+        diesel::update(o::telegram_outbox.filter(o::id.eq_any(ids)))
+            .set((
+                o::delivered_at.eq(Utc::now()),
+                o::attempts.eq(o::attempts + 1),
+            ))
+            .execute(conn)
+            .await?;
+        for (chat, message_id, conversation) in posts {
+            super::store::record_post(conn, *chat, *message_id, *conversation, None).await?;
         }
         Ok(())
     })

@@ -323,6 +323,14 @@ fn answer(
             })
         }
         "copymessage" => json!({"message_id": id}),
+        "copymessages" => {
+            let n = body
+                .get("message_ids")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len) as i64;
+            s.next_id += n;
+            Value::Array((0..n).map(|i| json!({"message_id": id + i})).collect())
+        }
         "getme" => {
             json!({"id": 42, "is_bot": true, "first_name": "SupportBot", "username": "support_bot"})
         }
