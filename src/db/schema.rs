@@ -234,6 +234,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    telegram_topics (conversation_id) {
+        conversation_id -> Uuid,
+        chat_id -> Int8,
+        thread_id -> Int8,
+        closed -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     telegram_state (key) {
         key -> Text,
         value -> Text,
@@ -296,6 +306,7 @@ diesel::joinable!(widget_sessions -> contacts (contact_id));
 diesel::joinable!(widget_sessions -> conversations (conversation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    telegram_topics,
     operator_login_codes,
     operator_login_failures,
     telegram_inbox,

@@ -11,11 +11,11 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
-use teloxide::payloads::EditMessageTextSetters;
 use teloxide::payloads::{CopyMessageSetters, SendMessageSetters};
+use teloxide::payloads::{CopyMessagesSetters, EditMessageTextSetters};
 use teloxide::prelude::Requester;
 use teloxide::types::{
-    ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ReplyParameters,
+    ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ReplyParameters, ThreadId,
 };
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::Notify;
@@ -72,6 +72,8 @@ pub struct Telegram {
     inbox_ready: Arc<Notify>,
     /// The support group's id (it changes when the group becomes a supergroup).
     group: Mutex<Option<i64>>,
+    /// The support group is a forum: each conversation gets a topic of its own.
+    forum: std::sync::atomic::AtomicBool,
     /// Messages per hour, per Telegram customer.
     pub(super) hourly: DefaultKeyedRateLimiter<ContactId>,
     /// The place each waiting customer was last told, and when.
@@ -108,6 +110,7 @@ impl Telegram {
             bot,
             key,
             group: Mutex::new(config.telegram_support_chat_id),
+            forum: std::sync::atomic::AtomicBool::new(false),
             deps,
             registry,
             inbox_ready,
@@ -136,6 +139,32 @@ impl Telegram {
 
     pub(super) fn group(&self) -> Option<i64> {
         *self.group.lock()
+    }
+
+    pub(super) fn is_forum(&self) -> bool {
+        self.forum.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Asks Telegram whether the support group is a forum (`getChat` → `is_forum`).
+    pub(super) async fn learn_forum(&self) {
+        let Some(group) = self.group() else {
+            return;
+        };
+        match super::polling::raw_call(self, "getChat", serde_json::json!({"chat_id": group})).await
+        {
+            Ok(chat) => {
+                let forum = chat
+                    .get("is_forum")
+                    .and_then(|f| f.as_bool())
+                    .unwrap_or(false);
+                self.forum
+                    .store(forum, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(forum, "support group checked");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "support group not checked; posts go without topics")
+            }
+        }
     }
 
     /// Queues calls to be sent (what the bot says itself, outside any event).
@@ -199,6 +228,7 @@ impl Telegram {
         .await?;
         *self.group.lock() = Some(to);
         tracing::info!("the support group became a supergroup; following it");
+        self.learn_forum().await;
         Ok(())
     }
 
@@ -274,6 +304,7 @@ impl Actor for TelegramGateway {
             if let Err(e) = tg.load_group().await {
                 tracing::warn!(error = %e, "support group id not read; using the configured one");
             }
+            tg.learn_forum().await;
             let inbox = actix_rt::spawn(inbox_loop(tg.clone()));
             let delivery = actix_rt::spawn(delivery_loop(tg.clone()));
             let purge = actix_rt::spawn(purge_loop(tg));
@@ -541,6 +572,8 @@ enum Outcome {
     Refused(String),
     /// May pass: again after a backoff.
     Transient(String),
+    /// The conversation's forum topic was deleted by hand: made again, and the call repeated.
+    TopicGone,
 }
 
 impl Outcome {
@@ -552,6 +585,7 @@ impl Outcome {
             Outcome::Unreachable(_) => "unreachable",
             Outcome::Refused(_) => "refused",
             Outcome::Transient(_) => "transient",
+            Outcome::TopicGone => "topic_gone",
         }
     }
 }
@@ -629,22 +663,39 @@ async fn send(tg: &Telegram, row: &CallRow) -> AppResult<Outcome> {
             }
         }
     };
-    // In the support group, a conversation's posts reply to its card (made first if missing).
-    let card = match (&call, row.lane == GROUP_LANE, row.conversation_id) {
-        (
-            Call::Text {
-                under_card: true, ..
-            }
-            | Call::Copy {
-                under_card: true, ..
-            },
-            true,
-            Some(conversation),
-        ) => match ensure_card(tg, chat, conversation).await? {
-            Ok(card) => card,
-            Err(outcome) => return Ok(outcome),
-        },
-        _ => None,
+    // In the support group, a conversation's posts go into its topic (in a forum) and reply
+    // to its card; both are made first when missing.
+    let placed = matches!(
+        &call,
+        Call::Text {
+            under_card: true,
+            ..
+        } | Call::Copy {
+            under_card: true,
+            ..
+        } | Call::SyncCard
+    );
+    let (thread, card) = match (placed, row.lane == GROUP_LANE, row.conversation_id) {
+        (true, true, Some(conversation)) => {
+            let thread = if tg.is_forum() {
+                match ensure_topic(tg, chat, conversation).await? {
+                    Ok(thread) => thread,
+                    Err(outcome) => return Ok(outcome),
+                }
+            } else {
+                None
+            };
+            let card = if matches!(call, Call::SyncCard) {
+                None
+            } else {
+                match ensure_card(tg, chat, thread, conversation).await? {
+                    Ok(card) => card,
+                    Err(outcome) => return Ok(outcome),
+                }
+            };
+            (thread, card)
+        }
+        _ => (None, None),
     };
     let reply_to = card
         .and_then(|id| i32::try_from(id).ok())
@@ -659,10 +710,13 @@ async fn send(tg: &Telegram, row: &CallRow) -> AppResult<Outcome> {
                     "a card update without its conversation".into(),
                 ));
             };
-            return sync_card(tg, chat, row.id, conversation).await;
+            return sync_card(tg, chat, row.id, conversation, thread).await;
         }
         Call::Text { text, buttons, .. } => {
             let mut request = tg.bot.send_message(ChatId(chat), text);
+            if let Some(thread) = thread {
+                request = request.message_thread_id(ThreadId(MessageId(thread)));
+            }
             if !buttons.is_empty() {
                 request = request.reply_markup(keyboard(&buttons));
             }
@@ -676,7 +730,7 @@ async fn send(tg: &Telegram, row: &CallRow) -> AppResult<Outcome> {
             album: Some(album),
             ..
         } if row.lane == GROUP_LANE => {
-            return send_album(tg, chat, row, from, &album, reply_to).await;
+            return send_album(tg, chat, row, from, &album, reply_to, thread).await;
         }
         Call::Copy {
             from,
@@ -696,6 +750,9 @@ async fn send(tg: &Telegram, row: &CallRow) -> AppResult<Outcome> {
                     .copy_message(ChatId(chat), ChatId(from_chat), MessageId(message_id));
             if let Some(caption) = caption {
                 request = request.caption(caption);
+            }
+            if let Some(thread) = thread {
+                request = request.message_thread_id(ThreadId(MessageId(thread)));
             }
             if !buttons.is_empty() {
                 request = request.reply_markup(keyboard(&buttons));
@@ -719,6 +776,7 @@ async fn send_album(
     from: ContactId,
     album: &str,
     under: Option<ReplyParameters>,
+    thread: Option<i32>,
 ) -> AppResult<Outcome> {
     let Some(conversation) = row.conversation_id else {
         return Ok(Outcome::Refused("an album without its conversation".into()));
@@ -742,11 +800,11 @@ async fn send_album(
     if ids.is_empty() {
         return Ok(Outcome::Sent(None));
     }
-    let copied = match tg
-        .bot
-        .copy_messages(ChatId(chat), ChatId(from_chat), ids)
-        .await
-    {
+    let mut request = tg.bot.copy_messages(ChatId(chat), ChatId(from_chat), ids);
+    if let Some(thread) = thread {
+        request = request.message_thread_id(ThreadId(MessageId(thread)));
+    }
+    let copied = match request.await {
         Ok(copied) => copied,
         Err(e) => return Ok(classify(Err(e))),
     };
@@ -775,6 +833,9 @@ async fn send_album(
         if let Some(reply) = under {
             request = request.reply_parameters(reply);
         }
+        if let Some(thread) = thread {
+            request = request.message_thread_id(ThreadId(MessageId(thread)));
+        }
         if let Err(e) = request.await {
             tracing::debug!(error = %e, "album line not posted");
         }
@@ -783,12 +844,91 @@ async fn send_album(
     Ok(Outcome::Sent(None))
 }
 
+/// The conversation's forum topic: the one it has, or a new one named after the ticket and
+/// the alias. The group lane sends one call at a time, so two messages arriving together make
+/// one topic.
+async fn ensure_topic(
+    tg: &Telegram,
+    chat: i64,
+    conversation: ConversationId,
+) -> AppResult<Result<Option<i32>, Outcome>> {
+    let (existing, facts) = {
+        let mut conn = tg.pool().get().await?;
+        let existing = store::topic_of(&mut conn, chat, conversation).await?;
+        let facts = match existing {
+            Some(_) => None,
+            None => store::card_facts(&mut conn, conversation).await?,
+        };
+        (existing, facts)
+    };
+    if let Some((thread, _)) = existing {
+        return Ok(Ok(i32::try_from(thread).ok()));
+    }
+    let Some(facts) = facts else {
+        return Ok(Ok(None));
+    };
+    let name: String = format!("{} · {}", facts.ticket, facts.alias)
+        .chars()
+        .take(128)
+        .collect();
+    match tg.bot.create_forum_topic(ChatId(chat), name).await {
+        Ok(topic) => {
+            let thread = topic.thread_id.0 .0;
+            let mut conn = tg.pool().get().await?;
+            store::record_topic(&mut conn, chat, i64::from(thread), conversation).await?;
+            // A new topic: any card the conversation had belongs to the old place.
+            store::forget_card(&mut conn, conversation).await?;
+            Ok(Ok(Some(thread)))
+        }
+        Err(e) => Ok(Err(classify(Err(e)))),
+    }
+}
+
+/// The topic is closed while the conversation is resolved or closed, and open otherwise.
+async fn follow_topic(
+    tg: &Telegram,
+    chat: i64,
+    thread: i32,
+    conversation: ConversationId,
+    facts: &outbox::CardFacts,
+) -> AppResult<Result<(), Outcome>> {
+    let closed = {
+        let mut conn = tg.pool().get().await?;
+        store::topic_of(&mut conn, chat, conversation)
+            .await?
+            .is_some_and(|(_, closed)| closed)
+    };
+    let should_close = matches!(
+        facts.status,
+        crate::domain::ConversationStatus::Resolved | crate::domain::ConversationStatus::Closed
+    );
+    if closed == should_close {
+        return Ok(Ok(()));
+    }
+    let thread_id = ThreadId(MessageId(thread));
+    let result = if should_close {
+        tg.bot.close_forum_topic(ChatId(chat), thread_id).await
+    } else {
+        tg.bot.reopen_forum_topic(ChatId(chat), thread_id).await
+    };
+    match result {
+        Ok(_) => {}
+        // Already so: nothing to change.
+        Err(RequestError::Api(ApiError::Unknown(text))) if text.contains("TOPIC_NOT_MODIFIED") => {}
+        Err(e) => return Ok(Err(classify(Err(e)))),
+    }
+    let mut conn = tg.pool().get().await?;
+    store::set_topic_closed(&mut conn, conversation, should_close).await?;
+    Ok(Ok(()))
+}
+
 /// The conversation's card in the group `chat`: the one it has, or a new one showing its
 /// state now. `Err` carries how Telegram refused to make it (the row is then retried as a
 /// whole, or given up).
 async fn ensure_card(
     tg: &Telegram,
     chat: i64,
+    thread: Option<i32>,
     conversation: ConversationId,
 ) -> AppResult<Result<Option<i64>, Outcome>> {
     let (existing, facts) = {
@@ -806,12 +946,14 @@ async fn ensure_card(
     let Some(facts) = facts else {
         return Ok(Ok(None));
     };
-    let sent = tg
+    let mut request = tg
         .bot
         .send_message(ChatId(chat), outbox::card_text(&facts))
-        .reply_markup(keyboard(&outbox::card_buttons(conversation, &facts)))
-        .await
-        .map(|m| Some(i64::from(m.id.0)));
+        .reply_markup(keyboard(&outbox::card_buttons(conversation, &facts)));
+    if let Some(thread) = thread {
+        request = request.message_thread_id(ThreadId(MessageId(thread)));
+    }
+    let sent = request.await.map(|m| Some(i64::from(m.id.0)));
     match classify(sent) {
         Outcome::Sent(Some(card)) => {
             let mut conn = tg.pool().get().await?;
@@ -830,6 +972,7 @@ async fn sync_card(
     chat: i64,
     row_id: i64,
     conversation: ConversationId,
+    thread: Option<i32>,
 ) -> AppResult<Outcome> {
     let (card, facts) = {
         let mut conn = tg.pool().get().await?;
@@ -840,6 +983,11 @@ async fn sync_card(
         let facts = store::card_facts(&mut conn, conversation).await?;
         (card, facts)
     };
+    if let (Some(thread), Some(facts)) = (thread, facts.as_ref()) {
+        if let Err(outcome) = follow_topic(tg, chat, thread, conversation, facts).await? {
+            return Ok(outcome);
+        }
+    }
     let (Some(card), Some(facts)) = (card.and_then(|c| i32::try_from(c).ok()), facts) else {
         return Ok(Outcome::Sent(None));
     };
@@ -887,7 +1035,9 @@ fn classify(result: Result<Option<i64>, RequestError>) -> Outcome {
             | ApiError::ChatNotFound => Outcome::Unreachable(e.to_string()),
             ApiError::Unknown(text) => {
                 let lower = text.to_ascii_lowercase();
-                if lower.starts_with("bad request") || lower.starts_with("forbidden") {
+                if lower.contains("message thread not found") || lower.contains("topic_deleted") {
+                    Outcome::TopicGone
+                } else if lower.starts_with("bad request") || lower.starts_with("forbidden") {
                     Outcome::Refused(text)
                 } else {
                     Outcome::Transient(text)
@@ -956,6 +1106,14 @@ async fn record(tg: &Telegram, row: &CallRow, outcome: Outcome) -> AppResult<Opt
                 tracing::warn!(error = %why, lane = %lane_kind(&row.lane), "the bot cannot write to this chat");
             }
             Ok(None)
+        }
+        Outcome::TopicGone => {
+            if let Some(conversation) = row.conversation_id {
+                store::forget_topic(&mut conn, conversation).await?;
+            }
+            tracing::info!("a conversation's topic was deleted; making it again");
+            outbox::retry_at(&mut conn, row.id, Utc::now(), "topic deleted").await?;
+            Ok(Some(Duration::ZERO))
         }
         Outcome::Refused(why) => {
             tracing::warn!(error = %why, "telegram refused a call; skipped");

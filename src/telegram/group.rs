@@ -30,16 +30,34 @@ pub(super) async fn message(tg: &Telegram, msg: &Message) -> AppResult<&'static 
 }
 
 async fn reply(tg: &Telegram, msg: &Message) -> AppResult<&'static str> {
-    let (Some(replied), Some(from)) = (msg.replied_to(), msg.from.as_ref()) else {
+    let Some(from) = msg.from.as_ref() else {
         return Ok("ignored");
     };
+    // In a forum, anything written in a conversation's topic is for it; elsewhere, a reply to
+    // one of its posts. (A topic's own first message, which every message in the topic
+    // carries as `reply_to_message`, is not a reply.)
+    let topic = msg.message_thread_id.filter(|_| tg.is_forum());
+    let replied = msg.replied_to();
+    if topic.is_none() && replied.is_none() {
+        return Ok("ignored");
+    }
     let Some(operator) = linked(tg, from).await? else {
         // Not a linked operator: their replies are not answers.
         return Ok("ignored");
     };
     let conversation = {
         let mut conn = tg.pool().get().await?;
-        store::post_conversation(&mut conn, msg.chat.id, replied.message_id).await?
+        let in_topic = match topic {
+            Some(thread) => store::topic_conversation(&mut conn, msg.chat.id, thread).await?,
+            None => None,
+        };
+        match (in_topic, replied) {
+            (Some(conversation), _) => Some(conversation),
+            (None, Some(replied)) => {
+                store::post_conversation(&mut conn, msg.chat.id, replied.message_id).await?
+            }
+            (None, None) => None,
+        }
     };
     let Some(conversation) = conversation else {
         return Ok("ignored");

@@ -144,7 +144,7 @@ pub fn calls_for(config: &Config, conv: &Conversation<'_>, events: &[EventRow]) 
     let relay = config.telegram_support_chat_id.is_some() && config.relays(conv.channel);
     let lang = Lang::from_code(Some(conv.language));
     let mut calls = Vec::new();
-    let mut sync = false;
+    let mut synced = false;
     for event in events {
         let about = Some((conv.id, Some(event.seq)));
         if conv.channel == Channel::Telegram {
@@ -168,7 +168,7 @@ pub fn calls_for(config: &Config, conv: &Conversation<'_>, events: &[EventRow]) 
             }
             (EventKind::System, _) => {
                 let action = crate::actors::conversation::system_action(event);
-                sync |= matches!(
+                let changes_card = matches!(
                     action,
                     Some(
                         "assigned"
@@ -181,7 +181,15 @@ pub fn calls_for(config: &Config, conv: &Conversation<'_>, events: &[EventRow]) 
                             | "reopened"
                     )
                 );
-                announcement(conv, event).into_iter().collect()
+                // Where the change happens, so that a reopened topic is open before the
+                // message that reopened it is posted (the card shows the state when sent).
+                let mut calls = Vec::new();
+                if changes_card && !synced {
+                    synced = true;
+                    calls.push(Call::SyncCard);
+                }
+                calls.extend(announcement(conv, event));
+                calls
             }
             _ => Vec::new(),
         };
@@ -190,13 +198,6 @@ pub fn calls_for(config: &Config, conv: &Conversation<'_>, events: &[EventRow]) 
                 .iter()
                 .map(|call| NewCall::new(GROUP_LANE.to_owned(), about, call)),
         );
-    }
-    if sync {
-        calls.push(NewCall::new(
-            GROUP_LANE.to_owned(),
-            Some((conv.id, None)),
-            &Call::SyncCard,
-        ));
     }
     calls
 }

@@ -35,7 +35,7 @@ pub async fn run(tg: Arc<Telegram>, ready: Arc<tokio::sync::Notify>) {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum PollError {
+pub(crate) enum PollError {
     #[error("{0}")]
     Http(String),
     #[error("{0}")]
@@ -44,14 +44,19 @@ enum PollError {
     Api(String),
 }
 
-async fn poll_once(tg: &Telegram) -> Result<usize, PollError> {
-    let offset = stored_offset(tg).await?;
+/// A Bot API call made by hand, its `result` as raw JSON (for what must not go through
+/// teloxide's types: updates, which it would drop when it cannot read them, and `getChat`,
+/// whose full shape changes often). Errors never hold the URL, which holds the token.
+pub(crate) async fn raw_call(
+    tg: &Telegram,
+    method: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, PollError> {
     let url = format!(
-        "{}/bot{}/getUpdates",
+        "{}/bot{}/{method}",
         tg.bot().api_url().as_str().trim_end_matches('/'),
         tg.bot().token()
     );
-    let body = serde_json::json!({"offset": offset, "timeout": POLL_TIMEOUT_SECS});
     let response = tg
         .bot()
         .client()
@@ -60,7 +65,6 @@ async fn poll_once(tg: &Telegram) -> Result<usize, PollError> {
         .json(&body)
         .send()
         .await
-        // The URL holds the token: never in an error message.
         .map_err(|e| PollError::Http(e.without_url().to_string()))?;
     let text = response
         .text()
@@ -75,6 +79,16 @@ async fn poll_once(tg: &Telegram) -> Result<usize, PollError> {
             .unwrap_or("no description");
         return Err(PollError::Api(description.to_owned()));
     }
+    Ok(parsed
+        .get("result")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null))
+}
+
+async fn poll_once(tg: &Telegram) -> Result<usize, PollError> {
+    let offset = stored_offset(tg).await?;
+    let body = serde_json::json!({"offset": offset, "timeout": POLL_TIMEOUT_SECS});
+    let parsed = serde_json::json!({"result": raw_call(tg, "getUpdates", body).await?});
     let updates = parsed
         .get("result")
         .and_then(|r| r.as_array())

@@ -629,3 +629,85 @@ pub async fn operator_chat(
         .optional()?
         .flatten())
 }
+
+/// A conversation's forum topic in the support group `chat`: its thread and whether closed.
+pub async fn topic_of(
+    conn: &mut AsyncPgConnection,
+    chat: i64,
+    conversation: ConversationId,
+) -> QueryResult<Option<(i64, bool)>> {
+    use crate::db::schema::telegram_topics as t;
+    t::table
+        .filter(t::conversation_id.eq(conversation))
+        .filter(t::chat_id.eq(chat))
+        .select((t::thread_id, t::closed))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The conversation a forum topic belongs to.
+pub async fn topic_conversation(
+    conn: &mut AsyncPgConnection,
+    chat: i64,
+    thread: i64,
+) -> QueryResult<Option<ConversationId>> {
+    use crate::db::schema::telegram_topics as t;
+    t::table
+        .filter(t::chat_id.eq(chat))
+        .filter(t::thread_id.eq(thread))
+        .select(t::conversation_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn record_topic(
+    conn: &mut AsyncPgConnection,
+    chat: i64,
+    thread: i64,
+    conversation: ConversationId,
+) -> QueryResult<()> {
+    use crate::db::schema::telegram_topics as t;
+    diesel::insert_into(t::table)
+        .values((
+            t::conversation_id.eq(conversation),
+            t::chat_id.eq(chat),
+            t::thread_id.eq(thread),
+        ))
+        .on_conflict(t::conversation_id)
+        .do_update()
+        .set((
+            t::chat_id.eq(chat),
+            t::thread_id.eq(thread),
+            t::closed.eq(false),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn set_topic_closed(
+    conn: &mut AsyncPgConnection,
+    conversation: ConversationId,
+    closed: bool,
+) -> QueryResult<()> {
+    use crate::db::schema::telegram_topics as t;
+    diesel::update(t::table.find(conversation))
+        .set(t::closed.eq(closed))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The topic was deleted by hand: it and the card in it are forgotten, and made again.
+pub async fn forget_topic(
+    conn: &mut AsyncPgConnection,
+    conversation: ConversationId,
+) -> QueryResult<()> {
+    use crate::db::schema::telegram_topics as t;
+    diesel::delete(t::table.find(conversation))
+        .execute(conn)
+        .await?;
+    forget_card(conn, conversation).await
+}

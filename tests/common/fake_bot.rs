@@ -82,6 +82,8 @@ struct State {
     blocked: HashSet<i64>,
     down: bool,
     updates: VecDeque<Value>,
+    forum: bool,
+    deleted_topics: HashSet<i64>,
 }
 
 pub struct FakeBot {
@@ -161,6 +163,16 @@ impl FakeBot {
     /// Every send to `chat` answers 403 "bot was blocked by the user".
     pub fn block(&self, chat: i64) {
         self.state.lock().blocked.insert(chat);
+    }
+
+    /// `getChat` says the support group is a forum.
+    pub fn set_forum(&self, forum: bool) {
+        self.state.lock().forum = forum;
+    }
+
+    /// Someone deleted this topic by hand: sends into it fail with "message thread not found".
+    pub fn delete_topic(&self, thread: i64) {
+        self.state.lock().deleted_topics.insert(thread);
     }
 
     /// Every call answers 500 until `up` (Telegram having a bad day).
@@ -298,6 +310,13 @@ fn answer(
         };
         return (refusal, false);
     }
+    let thread = body.get("message_thread_id").and_then(Value::as_i64);
+    if thread.is_some_and(|t| s.deleted_topics.contains(&t)) {
+        return (
+            fail(400, "Bad Request: message thread not found", None),
+            false,
+        );
+    }
     if sends && chat.is_some_and(|c| s.blocked.contains(&c)) {
         return (
             fail(403, "Forbidden: bot was blocked by the user", None),
@@ -323,6 +342,15 @@ fn answer(
             })
         }
         "copymessage" => json!({"message_id": id}),
+        "getchat" => json!({
+            "id": chat.unwrap_or_default(), "type": "supergroup", "title": "Support team",
+            "is_forum": s.forum, "accent_color_id": 0, "max_reaction_count": 11
+        }),
+        "createforumtopic" => json!({
+            "message_thread_id": id,
+            "name": body.get("name").cloned().unwrap_or(json!("")),
+            "icon_color": 7322096
+        }),
         "copymessages" => {
             let n = body
                 .get("message_ids")

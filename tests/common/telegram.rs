@@ -59,8 +59,19 @@ impl Tg {
         Self::start_with(|c| c).await
     }
 
+    /// With a support group that is a forum (`getChat` says `is_forum`).
+    pub async fn start_forum() -> Tg {
+        let bot = FakeBot::start(TOKEN).await;
+        bot.set_forum(true);
+        Self::start_on_bot(bot, |c| c).await
+    }
+
     pub async fn start_with(adjust: impl FnOnce(Config) -> Config) -> Tg {
         let bot = FakeBot::start(TOKEN).await;
+        Self::start_on_bot(bot, adjust).await
+    }
+
+    async fn start_on_bot(bot: FakeBot, adjust: impl FnOnce(Config) -> Config) -> Tg {
         let db = TestDb::create().await;
         let key = random_key();
         let config = adjust(telegram_config(test_config(&db.url), &bot, &key));
