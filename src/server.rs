@@ -250,7 +250,10 @@ fn start_telegram(
     let gateway_tg = tg.clone();
     TelegramGateway::start_in_arbiter(&thread.handle(), move |_| TelegramGateway::new(gateway_tg));
     if config.telegram_polling {
-        thread.spawn(crate::telegram::polling::run(tg, inbox_ready.clone()));
+        thread.spawn(crate::telegram::polling::run(
+            tg.clone(),
+            inbox_ready.clone(),
+        ));
     }
     arbiters.push(thread);
     tracing::info!(polling = config.telegram_polling, "Telegram channel on");
@@ -258,6 +261,7 @@ fn start_telegram(
         key,
         secret,
         ready: inbox_ready,
+        telegram: tg,
     }))
 }
 

@@ -164,3 +164,53 @@ async fn the_default_log_level_shows_no_customer_identity_nor_the_token() {
     }
     bot.stop().await;
 }
+
+#[actix_rt::test]
+async fn admins_see_the_telegram_channel_and_can_register_the_webhook_again() {
+    let tg = common::telegram::Tg::start_with(|c| switchboard::config::Config {
+        public_url: Some("https://support.example.com".into()),
+        ..c
+    })
+    .await;
+    let s = &tg.server;
+    let admin = s
+        .add_operator("Ada Admin", switchboard::domain::Role::Admin, 5)
+        .await;
+    let sup = s
+        .add_operator("Sam Super", switchboard::domain::Role::Supervisor, 5)
+        .await;
+    let phone = TgUser::new(9501, "en");
+    tg.link(&sup, &phone).await;
+    let (code, _) = s.get("/api/v1/admin/telegram", &sup.token).await;
+    assert_eq!(code, 403, "admins only");
+    let (code, body) = s.get("/api/v1/admin/telegram", &admin.token).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["enabled"], true);
+    assert_eq!(body["bot_username"], "support_bot");
+    assert_eq!(body["support_chat"]["id"], GROUP);
+    assert_eq!(body["support_chat"]["title"], "Support team");
+    assert_eq!(body["webhook"]["pending_update_count"], 3);
+    assert_eq!(body["webhook"]["last_error_message"], "Connection refused");
+    assert_eq!(body["linked_operators"][0]["name"], "Sam Super");
+    assert_eq!(body["problems"], json!([]));
+    assert!(
+        !body.to_string().contains(TOKEN),
+        "the token is never shown"
+    );
+    let (code, body) = s
+        .post("/api/v1/admin/telegram/webhook", &admin.token, json!({}))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let set = tg.bot.calls_of("setWebhook");
+    assert_eq!(set.len(), 1);
+    assert_eq!(
+        set[0].body["url"],
+        "https://support.example.com/telegram/webhook"
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) AS n FROM audit_log WHERE action = 'telegram.webhook_set'")
+            .await,
+        1
+    );
+    tg.stop().await;
+}

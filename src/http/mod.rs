@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod operators;
 pub mod otp;
 pub mod telegram;
+pub mod telegram_admin;
 pub mod throttle;
 pub mod widget;
 pub mod ws;
@@ -171,6 +172,8 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/close", web::post().to(actions::close))
         .route("/conversations/{id}/tags", web::post().to(actions::add_tag))
         .route("/conversations/{id}/tags/{tag_id}", web::delete().to(actions::remove_tag))
+        .route("/admin/telegram", web::get().to(telegram_admin::settings))
+        .route("/admin/telegram/webhook", web::post().to(telegram_admin::register_webhook))
         .route("/operators", web::get().to(operators::list))
         .route("/operators", web::post().to(operators::create))
         .route("/operators/me", web::get().to(operators::me))

@@ -12,7 +12,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::{
     actions, auth, content, conversations, groups, health, metrics, operators, otp, telegram,
-    widget, ws,
+    telegram_admin, widget, ws,
 };
 use crate::actors::conversation::Ack;
 use crate::domain::{
@@ -60,6 +60,8 @@ use crate::protocol::{ConversationSummary, OperatorView};
         operators::revoke_sessions,
         operators::me,
         telegram::webhook,
+        telegram_admin::settings,
+        telegram_admin::register_webhook,
         otp::request,
         otp::verify,
         telegram::create_link_code,
@@ -106,6 +108,10 @@ use crate::protocol::{ConversationSummary, OperatorView};
         operators::StatusRequest,
         operators::StatusResponse,
         telegram::TelegramLinkCode,
+        telegram_admin::TelegramSettings,
+        telegram_admin::SupportChat,
+        telegram_admin::WebhookStatus,
+        telegram_admin::LinkedOperator,
         otp::CodeRequest,
         otp::CodeSignIn,
         groups::GroupOut,

@@ -61,6 +61,8 @@ pub struct Intake {
     pub key: IdentityKey,
     pub secret: Option<String>,
     pub ready: Arc<Notify>,
+    /// The gateway's shared state, for what admins ask of Telegram.
+    pub telegram: Arc<Telegram>,
 }
 
 /// Everything the gateway's loops share.
@@ -139,6 +141,11 @@ impl Telegram {
 
     pub(super) fn group(&self) -> Option<i64> {
         *self.group.lock()
+    }
+
+    /// The support group's id now (after any migration).
+    pub fn support_group(&self) -> Option<i64> {
+        self.group()
     }
 
     pub(super) fn is_forum(&self) -> bool {

@@ -711,3 +711,17 @@ pub async fn forget_topic(
         .await?;
     forget_card(conn, conversation).await
 }
+
+/// The operators with a linked Telegram account, by name (deleted ones left out).
+pub async fn linked_operator_names(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<Vec<(OperatorId, String)>> {
+    use crate::db::schema::operators;
+    links::table
+        .inner_join(operators::table)
+        .filter(operators::deleted_at.is_null())
+        .order(operators::name)
+        .select((operators::id, operators::name))
+        .load(conn)
+        .await
+}

@@ -26,8 +26,13 @@ fn bot(config: &Config) -> Result<Bot, String> {
 
 /// Does `action` and says what happened (never the token).
 pub async fn run(config: &Config, action: Action) -> Result<String, String> {
-    use secrecy::ExposeSecret;
     let bot = bot(config)?;
+    run_with(&bot, config, action).await
+}
+
+/// The same with a bot at hand (the server's own, for the admin pages).
+pub async fn run_with(bot: &Bot, config: &Config, action: Action) -> Result<String, String> {
+    use secrecy::ExposeSecret;
     match action {
         Action::Set => {
             let public = config
