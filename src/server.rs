@@ -94,6 +94,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     let (router_pool, router_config, state_clock) = (pool.clone(), config.clone(), clock.clone());
     let telegram_outbox = Arc::new(tokio::sync::Notify::new());
     let outbox_signal = telegram_outbox.clone();
+    let deps_texts: Arc<crate::telegram::texts::Texts> = Arc::default();
     // The registry needs the router's address and the router needs the registry: both are
     // made on the router's thread, and the registry is handed back here.
     let router = Router::start_in_arbiter(&router_thread.handle(), move |ctx| {
@@ -103,6 +104,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
             router: ctx.address(),
             config: router_config.clone(),
             telegram_outbox: outbox_signal,
+            telegram_texts: deps_texts,
         };
         let registry = ConversationRegistry::new(deps, handles);
         let mut router = Router::new(router_pool, &router_config, clock);

@@ -57,3 +57,8 @@ fn panel_telegram_in_chromium() {
 fn panel_otp_in_chromium() {
     run("panel-otp.test.mjs");
 }
+
+#[test]
+fn panel_telegram_admin_in_chromium() {
+    run("panel-telegram-admin.test.mjs");
+}

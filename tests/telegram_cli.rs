@@ -214,3 +214,71 @@ async fn admins_see_the_telegram_channel_and_can_register_the_webhook_again() {
     );
     tg.stop().await;
 }
+
+#[actix_rt::test]
+async fn admins_edit_what_the_bot_says_per_language() {
+    let tg = common::telegram::Tg::start().await;
+    let s = &tg.server;
+    let admin = s
+        .add_operator("Ada Admin", switchboard::domain::Role::Admin, 5)
+        .await;
+    let (code, list) = s.get("/api/v1/admin/telegram/texts", &admin.token).await;
+    assert_eq!(code, 200);
+    let created_ru = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "ticket_created" && t["language"] == "ru")
+        .unwrap();
+    assert_eq!(created_ru["custom"], false);
+    assert_eq!(created_ru["placeholders"], json!(["{ticket}"]));
+    // A text must keep its placeholders and know no others.
+    let path = "/api/v1/admin/telegram/texts/ticket_created/ur";
+    let (code, body) = s
+        .put(path, &admin.token, json!({"text": "ٹکٹ بن گیا"}))
+        .await;
+    assert_eq!(
+        (code, body["error"]["field"].clone()),
+        (422, json!("text")),
+        "{body}"
+    );
+    let (code, _) = s
+        .put(path, &admin.token, json!({"text": "ٹکٹ {ticket} {name}"}))
+        .await;
+    assert_eq!(code, 422);
+    let (code, _) = s
+        .put(
+            "/api/v1/admin/telegram/texts/nonsense/ur",
+            &admin.token,
+            json!({"text": "x"}),
+        )
+        .await;
+    assert_eq!(code, 404);
+    let (code, body) = s
+        .put(
+            path,
+            &admin.token,
+            json!({"text": "آپ کا ٹکٹ {ticket} بن گیا ہے۔"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let urdu = TgUser::new(7301, "ur");
+    assert_eq!(tg.send(&urdu.text("/support")).await, 200);
+    let said = tg.bot.wait_sent(urdu.id, "آپ کا ٹکٹ SUPP-").await;
+    assert!(said.text().contains("بن گیا ہے"), "{}", said.text());
+    // Other languages keep theirs.
+    let russian = TgUser::new(7302, "ru");
+    assert_eq!(tg.send(&russian.text("/support")).await, 200);
+    tg.bot.wait_sent(russian.id, "Обращение SUPP-").await;
+    // Reset: back to the built-in text (English for Urdu).
+    let (code, _) = s.delete(path, &admin.token).await;
+    assert_eq!(code, 204);
+    assert_eq!(tg.send(&urdu.text("/close")).await, 200);
+    tg.bot.wait_sent(urdu.id, "was resolved").await;
+    assert_eq!(
+        s.scalar("SELECT count(*) AS n FROM audit_log WHERE action LIKE 'telegram.text_%'")
+            .await,
+        2
+    );
+    tg.stop().await;
+}

@@ -244,6 +244,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    telegram_texts (key, language) {
+        key -> Text,
+        language -> Text,
+        text -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     telegram_state (key) {
         key -> Text,
         value -> Text,
@@ -306,6 +315,7 @@ diesel::joinable!(widget_sessions -> contacts (contact_id));
 diesel::joinable!(widget_sessions -> conversations (conversation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    telegram_texts,
     telegram_topics,
     operator_login_codes,
     operator_login_failures,

@@ -95,7 +95,8 @@ pub(super) async fn support_button(
 /// The customer as stored, created on first contact; their language follows Telegram's.
 async fn customer_for(tg: &Telegram, from: &User, chat: i64) -> AppResult<Customer> {
     let hash = tg.key.lookup_hash(USER_SPACE, from.id);
-    let lang = Lang::from_code(from.language_code.as_deref()).code();
+    let lang = Lang::from_code(from.language_code.as_deref());
+    let lang = lang.code();
     let mut conn = tg.pool().get().await?;
     let customer = match store::customer_by_hash(&mut conn, &hash).await? {
         Some(customer) => {
@@ -112,9 +113,16 @@ async fn customer_for(tg: &Telegram, from: &User, chat: i64) -> AppResult<Custom
 }
 
 async fn greet(tg: &Telegram, contact: ContactId, lang: Lang) -> AppResult<&'static str> {
-    let button: Button = (Say::LiveSupportButton.text(lang), SUPPORT_BUTTON.to_owned());
-    tg.say(contact, Say::Greeting.text(lang), vec![button])
-        .await?;
+    let button: Button = (
+        Say::LiveSupportButton.rendered(tg.texts(), lang),
+        SUPPORT_BUTTON.to_owned(),
+    );
+    tg.say(
+        contact,
+        Say::Greeting.rendered(tg.texts(), lang),
+        vec![button],
+    )
+    .await?;
     Ok("greeted")
 }
 
@@ -127,8 +135,12 @@ async fn refuse_blocked(tg: &Telegram, customer: &Customer, lang: Lang) -> AppRe
         let mut conn = tg.pool().get().await?;
         store::set_refused(&mut conn, customer.contact).await?;
         drop(conn);
-        tg.say(customer.contact, Say::Blocked.text(lang), Vec::new())
-            .await?;
+        tg.say(
+            customer.contact,
+            Say::Blocked.rendered(tg.texts(), lang),
+            Vec::new(),
+        )
+        .await?;
     }
     Ok("blocked")
 }
@@ -142,7 +154,8 @@ async fn refuse(
     why: &'static str,
 ) -> AppResult<&'static str> {
     if tg.may_refuse(contact, why, REFUSAL_EVERY) {
-        tg.say(contact, say.text(lang), Vec::new()).await?;
+        tg.say(contact, say.rendered(tg.texts(), lang), Vec::new())
+            .await?;
     }
     Ok("limited")
 }
@@ -178,7 +191,7 @@ async fn open_ticket(
                 Say::AlreadyOpen {
                     ticket: &open.ticket,
                 }
-                .text(lang),
+                .rendered(tg.texts(), lang),
                 Vec::new(),
             )
             .await?;
@@ -208,7 +221,7 @@ async fn open_ticket(
     )
     .await?;
     let ticket = opened.summary.ticket;
-    let mut text = Say::TicketCreated { ticket: &ticket }.text(lang);
+    let mut text = Say::TicketCreated { ticket: &ticket }.rendered(tg.texts(), lang);
     let position = tg
         .deps
         .router
@@ -219,7 +232,7 @@ async fn open_ticket(
     if let Some(position) = position {
         tg.queue_told_now(opened.summary.id, position);
         text.push('\n');
-        text.push_str(&Say::QueuePosition { position }.text(lang));
+        text.push_str(&Say::QueuePosition { position }.rendered(tg.texts(), lang));
     }
     tg.say(contact, text, Vec::new()).await?;
     Ok("opened")
@@ -231,8 +244,8 @@ async fn status(tg: &Telegram, customer: &Customer, lang: Lang) -> AppResult<&'s
             ticket: &t.ticket,
             status: t.status.as_str(),
         }
-        .text(lang),
-        None => Say::NoTicket.text(lang),
+        .rendered(tg.texts(), lang),
+        None => Say::NoTicket.rendered(tg.texts(), lang),
     };
     tg.say(customer.contact, text, Vec::new()).await?;
     Ok("status")
@@ -253,8 +266,12 @@ async fn close(tg: &Telegram, customer: &Customer, lang: Lang) -> AppResult<&'st
             Ok("closed")
         }
         None => {
-            tg.say(customer.contact, Say::NoTicket.text(lang), Vec::new())
-                .await?;
+            tg.say(
+                customer.contact,
+                Say::NoTicket.rendered(tg.texts(), lang),
+                Vec::new(),
+            )
+            .await?;
             Ok("no_ticket")
         }
     }
@@ -487,7 +504,7 @@ pub async fn tell_position(
     let lang = Lang::from_code(Some(&language));
     tg.say(
         contact,
-        Say::QueuePosition { position }.text(lang),
+        Say::QueuePosition { position }.rendered(tg.texts(), lang),
         Vec::new(),
     )
     .await

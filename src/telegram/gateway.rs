@@ -127,6 +127,19 @@ impl Telegram {
         })
     }
 
+    /// What the bot says, with the texts admins wrote.
+    pub fn texts(&self) -> &crate::telegram::texts::Texts {
+        &self.deps.telegram_texts
+    }
+
+    /// Reads the admins' texts again (at start and after a change).
+    pub async fn reload_texts(&self) -> AppResult<()> {
+        let mut conn = self.pool().get().await?;
+        let texts = store::custom_texts(&mut conn).await?;
+        self.deps.telegram_texts.replace(texts);
+        Ok(())
+    }
+
     pub(super) fn pool(&self) -> &DbPool {
         &self.deps.pool
     }
@@ -312,6 +325,9 @@ impl Actor for TelegramGateway {
                 tracing::warn!(error = %e, "support group id not read; using the configured one");
             }
             tg.learn_forum().await;
+            if let Err(e) = tg.reload_texts().await {
+                tracing::warn!(error = %e, "the admins' texts not read; the built-in ones are used");
+            }
             let inbox = actix_rt::spawn(inbox_loop(tg.clone()));
             let delivery = actix_rt::spawn(delivery_loop(tg.clone()));
             let purge = actix_rt::spawn(purge_loop(tg));

@@ -242,8 +242,12 @@ pub(super) async fn link(
     lang: Lang,
 ) -> AppResult<&'static str> {
     if tg.link_attempts.check_key(&customer.contact).is_err() {
-        tg.say(customer.contact, Say::LinkFailed.text(lang), Vec::new())
-            .await?;
+        tg.say(
+            customer.contact,
+            Say::LinkFailed.rendered(tg.texts(), lang),
+            Vec::new(),
+        )
+        .await?;
         return Ok("limited");
     }
     let code_hash = crate::auth::hash_token(&code.trim().to_ascii_uppercase());
@@ -260,6 +264,7 @@ pub(super) async fn link(
         }
         None => (Say::LinkFailed, "link_failed"),
     };
-    tg.say(customer.contact, say.text(lang), Vec::new()).await?;
+    tg.say(customer.contact, say.rendered(tg.texts(), lang), Vec::new())
+        .await?;
     Ok(outcome)
 }

@@ -9,7 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::texts::{Lang, Say};
+use super::texts::{Lang, Say, Texts};
 use crate::config::Config;
 use crate::db::events::EventRow;
 use crate::db::schema::telegram_outbox;
@@ -137,7 +137,12 @@ pub struct Conversation<'a> {
     pub language: &'a str,
 }
 
-pub fn calls_for(config: &Config, conv: &Conversation<'_>, events: &[EventRow]) -> Vec<NewCall> {
+pub fn calls_for(
+    config: &Config,
+    texts: &Texts,
+    conv: &Conversation<'_>,
+    events: &[EventRow],
+) -> Vec<NewCall> {
     if config.telegram_token().is_none() {
         return Vec::new();
     }
@@ -148,7 +153,7 @@ pub fn calls_for(config: &Config, conv: &Conversation<'_>, events: &[EventRow]) 
     for event in events {
         let about = Some((conv.id, Some(event.seq)));
         if conv.channel == Channel::Telegram {
-            if let Some(text) = to_customer(config, conv, lang, event) {
+            if let Some(text) = to_customer(config, texts, conv, lang, event) {
                 for part in split(&text, MAX_TEXT) {
                     calls.push(NewCall::new(
                         contact_lane(conv.contact),
@@ -239,6 +244,7 @@ fn announcement(conv: &Conversation<'_>, e: &EventRow) -> Option<Call> {
 /// first name), and the end of the conversation; never notes, nor their own messages.
 fn to_customer(
     config: &Config,
+    texts: &Texts,
     conv: &Conversation<'_>,
     lang: Lang,
     e: &EventRow,
@@ -254,13 +260,13 @@ fn to_customer(
                 Say::Resolved {
                     ticket: conv.ticket,
                 }
-                .text(lang),
+                .rendered(texts, lang),
             ),
             Some("closed") => Some(
                 Say::Closed {
                     ticket: conv.ticket,
                 }
-                .text(lang),
+                .rendered(texts, lang),
             ),
             _ => None,
         },

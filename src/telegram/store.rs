@@ -725,3 +725,43 @@ pub async fn linked_operator_names(
         .load(conn)
         .await
 }
+
+/// Every text admins wrote: (key, language, text).
+pub async fn custom_texts(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<Vec<(String, String, String)>> {
+    use crate::db::schema::telegram_texts as t;
+    t::table
+        .select((t::key, t::language, t::text))
+        .load(conn)
+        .await
+}
+
+pub async fn set_text(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+    language: &str,
+    text: &str,
+) -> QueryResult<()> {
+    use crate::db::schema::telegram_texts as t;
+    diesel::insert_into(t::table)
+        .values((t::key.eq(key), t::language.eq(language), t::text.eq(text)))
+        .on_conflict((t::key, t::language))
+        .do_update()
+        .set((t::text.eq(text), t::updated_at.eq(Utc::now())))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn delete_text(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+    language: &str,
+) -> QueryResult<bool> {
+    use crate::db::schema::telegram_texts as t;
+    Ok(diesel::delete(t::table.find((key, language)))
+        .execute(conn)
+        .await?
+        > 0)
+}

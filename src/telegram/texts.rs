@@ -1,27 +1,113 @@
 //! What the bot says to customers, in their language (English and Russian; English otherwise).
 
+/// A customer's language: the primary subtag of Telegram's `language_code` (`ru` of
+/// `ru-RU`), two or three letters; English when there is none. Texts an admin wrote for it
+/// are used first, then the built-in ones (English and Russian; Ukrainian and Belarusian
+/// readers get Russian, everyone else English).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lang {
+    code: [u8; 3],
+    len: u8,
+}
+
+/// The languages the bot speaks without any admin text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
+enum Builtin {
     En,
     Ru,
 }
 
 impl Lang {
+    pub const EN: Lang = Lang {
+        code: *b"en\0",
+        len: 2,
+    };
+    pub const RU: Lang = Lang {
+        code: *b"ru\0",
+        len: 2,
+    };
+
     /// From Telegram's `language_code` (an IETF tag such as `ru` or `en-GB`) or a stored one.
     pub fn from_code(code: Option<&str>) -> Lang {
-        match code.map(|c| c.split(['-', '_']).next().unwrap_or(c).to_ascii_lowercase()) {
-            Some(c) if c == "ru" || c == "uk" || c == "be" => Lang::Ru,
-            _ => Lang::En,
+        let Some(primary) = code.map(|c| c.split(['-', '_']).next().unwrap_or(c)) else {
+            return Lang::EN;
+        };
+        let bytes = primary.as_bytes();
+        if !(2..=3).contains(&bytes.len()) || !bytes.iter().all(u8::is_ascii_alphabetic) {
+            return Lang::EN;
         }
+        let mut lang = Lang {
+            code: [0; 3],
+            len: bytes.len() as u8,
+        };
+        for (slot, b) in lang.code.iter_mut().zip(bytes) {
+            *slot = b.to_ascii_lowercase();
+        }
+        lang
     }
 
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Ru => "ru",
+    pub fn code(&self) -> &str {
+        std::str::from_utf8(&self.code[..usize::from(self.len)]).unwrap_or("en")
+    }
+
+    fn builtin(self) -> Builtin {
+        match self.code() {
+            "ru" | "uk" | "be" => Builtin::Ru,
+            _ => Builtin::En,
         }
     }
 }
+
+/// Texts admins wrote, by (key, language); shared by the gateway and the Conversation actors.
+#[derive(Default)]
+pub struct Texts {
+    custom: parking_lot::RwLock<std::collections::HashMap<(String, String), String>>,
+}
+
+impl Texts {
+    /// What the bot says in `lang`: an admin's text if there is one (its placeholders filled
+    /// in), else the built-in one.
+    pub fn render(&self, say: &Say<'_>, lang: Lang) -> String {
+        let custom = self
+            .custom
+            .read()
+            .get(&(say.key().to_owned(), lang.code().to_owned()))
+            .cloned();
+        match custom {
+            Some(template) => say.args().into_iter().fold(template, |t, (name, value)| {
+                t.replace(&format!("{{{name}}}"), &value)
+            }),
+            None => say.text(lang),
+        }
+    }
+
+    /// Replaces every admin text (after a change, or at start).
+    pub fn replace(&self, texts: Vec<(String, String, String)>) {
+        *self.custom.write() = texts
+            .into_iter()
+            .map(|(key, language, text)| ((key, language), text))
+            .collect();
+    }
+}
+
+/// Every key, its placeholders, for the admin pages (and to check what admins write).
+pub const KEYS: &[(&str, &[&str])] = &[
+    ("greeting", &[]),
+    ("live_support_button", &[]),
+    ("ticket_created", &["ticket"]),
+    ("queue_position", &["position"]),
+    ("already_open", &["ticket"]),
+    ("status", &["ticket", "status"]),
+    ("no_ticket", &[]),
+    ("closed", &["ticket"]),
+    ("resolved", &["ticket"]),
+    ("too_many_tickets", &[]),
+    ("too_many_messages", &[]),
+    ("blocked", &[]),
+    ("linked", &[]),
+    ("link_failed", &[]),
+    ("unsupported", &[]),
+];
 
 /// Everything the bot says, one variant a sentence.
 pub enum Say<'a> {
@@ -43,11 +129,91 @@ pub enum Say<'a> {
 }
 
 impl Say<'_> {
+    /// What the bot says in `lang`: an admin's text if there is one, else the built-in one.
+    pub fn rendered(&self, texts: &Texts, lang: Lang) -> String {
+        texts.render(self, lang)
+    }
+
+    /// The built-in text in `lang` (an admin's text, if any, comes through `Texts::render`).
     pub fn text(&self, lang: Lang) -> String {
-        match lang {
-            Lang::En => self.english(),
-            Lang::Ru => self.russian(),
+        match lang.builtin() {
+            Builtin::En => self.english(),
+            Builtin::Ru => self.russian(),
         }
+    }
+
+    pub fn key(&self) -> &'static str {
+        match self {
+            Say::Greeting => "greeting",
+            Say::LiveSupportButton => "live_support_button",
+            Say::TicketCreated { .. } => "ticket_created",
+            Say::QueuePosition { .. } => "queue_position",
+            Say::AlreadyOpen { .. } => "already_open",
+            Say::Status { .. } => "status",
+            Say::NoTicket => "no_ticket",
+            Say::Closed { .. } => "closed",
+            Say::Resolved { .. } => "resolved",
+            Say::TooManyTickets => "too_many_tickets",
+            Say::TooManyMessages => "too_many_messages",
+            Say::Blocked => "blocked",
+            Say::Linked => "linked",
+            Say::LinkFailed => "link_failed",
+            Say::Unsupported => "unsupported",
+        }
+    }
+
+    /// The values of the text's placeholders.
+    fn args(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Say::TicketCreated { ticket }
+            | Say::AlreadyOpen { ticket }
+            | Say::Closed { ticket }
+            | Say::Resolved { ticket } => vec![("ticket", (*ticket).to_owned())],
+            Say::QueuePosition { position } => vec![("position", position.to_string())],
+            Say::Status { ticket, status } => vec![
+                ("ticket", (*ticket).to_owned()),
+                ("status", english_status(status).to_owned()),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The built-in text of `key` in `language`, for the admin pages (placeholders shown).
+    pub fn default_text(key: &str, language: &str) -> Option<String> {
+        let lang = Lang::from_code(Some(language));
+        let say = match key {
+            "greeting" => Say::Greeting,
+            "live_support_button" => Say::LiveSupportButton,
+            "ticket_created" => Say::TicketCreated { ticket: "{ticket}" },
+            "queue_position" => {
+                return Some(
+                    Say::QueuePosition { position: 0 }
+                        .text(lang)
+                        .replace('0', "{position}"),
+                )
+            }
+            "already_open" => Say::AlreadyOpen { ticket: "{ticket}" },
+            "status" => {
+                return Some(
+                    Say::Status {
+                        ticket: "{ticket}",
+                        status: "pending",
+                    }
+                    .text(lang),
+                )
+            }
+            "no_ticket" => Say::NoTicket,
+            "closed" => Say::Closed { ticket: "{ticket}" },
+            "resolved" => Say::Resolved { ticket: "{ticket}" },
+            "too_many_tickets" => Say::TooManyTickets,
+            "too_many_messages" => Say::TooManyMessages,
+            "blocked" => Say::Blocked,
+            "linked" => Say::Linked,
+            "link_failed" => Say::LinkFailed,
+            "unsupported" => Say::Unsupported,
+            _ => return None,
+        };
+        Some(say.text(lang))
     }
 
     fn english(&self) -> String {
@@ -115,14 +281,38 @@ mod tests {
 
     #[test]
     fn language_follows_the_code_with_english_otherwise() {
-        assert_eq!(Lang::from_code(Some("ru")), Lang::Ru);
-        assert_eq!(Lang::from_code(Some("ru-RU")), Lang::Ru);
-        assert_eq!(Lang::from_code(Some("de")), Lang::En);
-        assert_eq!(Lang::from_code(None), Lang::En);
+        assert_eq!(Lang::from_code(Some("ru")), Lang::RU);
+        assert_eq!(Lang::from_code(Some("ru-RU")), Lang::RU);
+        assert_eq!(Lang::from_code(Some("de")).code(), "de");
+        assert_eq!(Lang::from_code(Some("not a code!")), Lang::EN);
+        assert_eq!(Lang::from_code(None), Lang::EN);
         let t = Say::TicketCreated { ticket: "SUPP-1" };
         assert!(t
-            .text(Lang::En)
+            .text(Lang::from_code(Some("de")))
             .starts_with("Support ticket SUPP-1 created"));
-        assert!(t.text(Lang::Ru).contains("SUPP-1"));
+        assert!(t.text(Lang::RU).contains("SUPP-1"));
+        assert!(t.text(Lang::from_code(Some("uk"))).contains("Обращение"));
+    }
+
+    #[test]
+    fn an_admins_text_wins_with_its_placeholders_filled() {
+        let texts = Texts::default();
+        texts.replace(vec![(
+            "ticket_created".into(),
+            "ur".into(),
+            "ٹکٹ {ticket} بن گیا".into(),
+        )]);
+        let say = Say::TicketCreated { ticket: "SUPP-9" };
+        assert_eq!(
+            texts.render(&say, Lang::from_code(Some("ur-PK"))),
+            "ٹکٹ SUPP-9 بن گیا"
+        );
+        assert!(texts
+            .render(&say, Lang::EN)
+            .starts_with("Support ticket SUPP-9"));
+        assert_eq!(
+            Say::default_text("queue_position", "en").as_deref(),
+            Some("Your place in the queue: {position}.")
+        );
     }
 }

@@ -1,6 +1,6 @@
 // Boot, the shell (sidebar, list pane, main pane) and hash routing:
 //   #/queue  #/mine  #/all  #/c/<id>  #/dashboard
-//   #/admin/operators  #/admin/groups  #/admin/tags  #/admin/canned
+//   #/admin/operators  #/admin/groups  #/admin/tags  #/admin/canned  #/admin/telegram
 
 import * as api from './api.js';
 import * as store from './store.js';
@@ -28,6 +28,7 @@ const NAV = [
   { key: 'groups', href: '#/admin/groups', role: 'admin', section: 'admin' },
   { key: 'tags', href: '#/admin/tags', role: 'admin', section: 'admin' },
   { key: 'canned', href: '#/admin/canned', role: 'admin', section: 'admin' },
+  { key: 'telegram', href: '#/admin/telegram', role: 'admin', section: 'admin' },
 ];
 
 /** Parses the hash into a route: {view, role, ...}. */
@@ -43,7 +44,7 @@ function parseRoute(hash) {
   if (/^\/dashboard\/?$/.test(path)) return { view: 'dashboard', nav: 'dashboard', role: 'supervisor' };
   if ((m = path.match(/^\/admin(?:\/([a-z]*))?\/?$/))) {
     const page = m[1] || 'operators';
-    if (['operators', 'groups', 'tags', 'canned'].includes(page)) {
+    if (['operators', 'groups', 'tags', 'canned', 'telegram'].includes(page)) {
       return { view: 'admin', page, nav: page, role: 'admin' };
     }
   }

@@ -62,6 +62,8 @@ pub struct ConversationDeps {
     pub config: Arc<Config>,
     /// Woken when Telegram calls were committed (the gateway sends them).
     pub telegram_outbox: Arc<tokio::sync::Notify>,
+    /// What the bot says to customers, with the texts admins wrote.
+    pub telegram_texts: Arc<crate::telegram::texts::Texts>,
 }
 
 /// Who is asking.
@@ -317,7 +319,7 @@ impl Conversation {
         let outbox = self
             .state
             .as_ref()
-            .map(|s| s.telegram_calls(&self.deps.config, &plan.events))
+            .map(|s| s.telegram_calls(&self.deps.config, &self.deps.telegram_texts, &plan.events))
             .unwrap_or_default();
         let wake = (!outbox.is_empty()).then(|| self.deps.telegram_outbox.clone());
         let job = WriteJob {

@@ -167,7 +167,12 @@ pub async fn open(deps: &ConversationDeps, request: OpenRequest) -> AppResult<Op
                     alias: &alias,
                     language: &request.language,
                 };
-                crate::telegram::outbox::calls_for(&deps.config, &conv, std::slice::from_ref(event))
+                crate::telegram::outbox::calls_for(
+                    &deps.config,
+                    &deps.telegram_texts,
+                    &conv,
+                    std::slice::from_ref(event),
+                )
             }
             None => Vec::new(),
         };

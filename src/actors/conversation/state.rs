@@ -73,6 +73,7 @@ impl State {
     pub(super) fn telegram_calls(
         &self,
         config: &Config,
+        texts: &crate::telegram::texts::Texts,
         events: &[EventRow],
     ) -> Vec<crate::telegram::outbox::NewCall> {
         let conv = crate::telegram::outbox::Conversation {
@@ -83,7 +84,7 @@ impl State {
             alias: &self.alias,
             language: &self.language,
         };
-        crate::telegram::outbox::calls_for(config, &conv, events)
+        crate::telegram::outbox::calls_for(config, texts, &conv, events)
     }
 
     pub(super) fn may_see(&self, op: &OperatorIdentity) -> bool {

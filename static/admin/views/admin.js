@@ -1,5 +1,5 @@
-// Admin pages: operators, groups, tags and canned responses (admins only; the router shows
-// the forbidden view to anyone else before any of this loads).
+// Admin pages: operators, groups, tags, canned responses and Telegram (admins only; the
+// router shows the forbidden view to anyone else before any of this loads).
 
 import * as api from '../api.js';
 import * as store from '../store.js';
@@ -7,9 +7,10 @@ import { h, shortTime, onPick } from '../dom.js';
 import { t, tc } from '../i18n.js';
 import { toast, toastError } from '../toast.js';
 import { crudPage } from './crud.js';
+import { mountTelegram } from './telegram.js';
 
 export function mountAdmin(el, page) {
-  const mount = { operators, groups, tags, canned }[page];
+  const mount = { operators, groups, tags, canned, telegram: mountTelegram }[page];
   const handle = mount(el);
   return () => handle.dispose();
 }
