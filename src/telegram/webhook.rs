@@ -44,6 +44,12 @@ pub async fn run_with(bot: &Bot, config: &Config, action: Action) -> Result<Stri
                 public.trim_end_matches('/')
             ))
             .map_err(|e| format!("SWITCHBOARD_PUBLIC_URL is not a URL: {e}"))?;
+            if url.scheme() != "https" {
+                return Err(
+                    "SWITCHBOARD_PUBLIC_URL must be https: Telegram calls HTTPS webhooks only"
+                        .into(),
+                );
+            }
             let secret = config
                 .telegram_webhook_secret
                 .as_ref()
