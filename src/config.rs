@@ -140,6 +140,9 @@ pub struct Config {
     pub telegram_queue_notice_secs: u64,
     /// Take updates by long polling instead of the webhook (`serve --telegram-polling`).
     pub telegram_polling: bool,
+    /// Asking for a sign-in code again within this many seconds keeps the code already sent
+    /// (nobody can flood an operator's chat, nor void their code, by asking for them).
+    pub otp_resend_secs: u64,
 }
 
 impl Default for Config {
@@ -203,6 +206,7 @@ impl Default for Config {
             telegram_chat_interval_ms: 1000,
             telegram_group_interval_ms: 3000,
             telegram_polling: false,
+            otp_resend_secs: 60,
             telegram_queue_notice_secs: 60,
         }
     }

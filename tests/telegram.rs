@@ -1140,3 +1140,27 @@ async fn an_album_stays_one_album_in_the_group() {
     );
     tg.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_conversation_turned_urgent_is_announced_in_the_group() {
+    let tg = Tg::start().await;
+    let s = &tg.server;
+    let sup = s.add_operator("Sam Super", Role::Supervisor, 5).await;
+    let user = TgUser::new(7095, "en");
+    let conversation = tg.customer_writes(&user, "it is on fire").await;
+    let (code, body) = s
+        .post(
+            &format!("/api/v1/conversations/{conversation}/priority"),
+            &sup.token,
+            json!({"priority": "urgent"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let said = tg.bot.wait_sent(GROUP, "is urgent now").await;
+    assert!(
+        said.text().contains("Supervisors, please look"),
+        "{}",
+        said.text()
+    );
+    tg.stop().await;
+}

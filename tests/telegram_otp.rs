@@ -87,6 +87,14 @@ async fn a_code_from_the_bot_signs_in_once() {
     assert_eq!((status, me["id"].as_str()), (200, Some(op.id.as_str())));
     let (status, _, _) = sign_in(&tg, &op.email, &code).await;
     assert_eq!(status, 401, "a code works once");
+    tg.server
+        .eventually("the code is not kept once sent", || async {
+            tg.server
+                .scalar("SELECT count(*) AS n FROM telegram_outbox WHERE lane LIKE 'operator:%'")
+                .await
+                == 0
+        })
+        .await;
     for action in [
         "operator.otp_request",
         "operator.otp_login",
@@ -111,6 +119,20 @@ async fn a_new_request_voids_the_old_code_and_codes_expire() {
     let (op, phone) = linked_agent(&tg, "Anna Agent", 9302).await;
     assert_eq!(ask(&tg, &op.email).await.0, 202);
     let first = code_sent(&tg, phone.id, 1).await;
+    // Asked again at once: the code on its way is kept (nobody floods the operator's chat).
+    assert_eq!(ask(&tg, &op.email).await.0, 202);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let sent = tg
+        .bot
+        .calls()
+        .iter()
+        .filter(|c| c.text().contains("sign-in code"))
+        .count();
+    assert_eq!(sent, 1);
+    // A minute later, a new code voids the old one.
+    tg.server
+        .execute("UPDATE operator_login_codes SET created_at = now() - interval '2 minutes'")
+        .await;
     assert_eq!(ask(&tg, &op.email).await.0, 202);
     let second = code_sent(&tg, phone.id, 2).await;
     if first != second {
@@ -189,11 +211,22 @@ async fn five_wrong_codes_lock_code_sign_in_for_the_operator() {
             .await,
         1
     );
-    // The failures age out: the lock lifts after the window.
+    // The failures age out: the lock lifts after the window. The code itself is void after
+    // five wrong guesses (however spread over addresses); a new one works.
     tg.server
         .execute("UPDATE operator_login_failures SET at = at - interval '16 minutes'")
         .await;
-    assert_eq!(sign_in(&tg, &op.email, &code).await.0, 200);
+    assert_eq!(
+        sign_in(&tg, &op.email, &code).await.0,
+        401,
+        "void after five wrong guesses"
+    );
+    tg.server
+        .execute("UPDATE operator_login_failures SET at = at - interval '16 minutes'")
+        .await;
+    assert_eq!(ask(&tg, &op.email).await.0, 202);
+    let fresh = code_sent(&tg, phone.id, 2).await;
+    assert_eq!(sign_in(&tg, &op.email, &fresh).await.0, 200);
     tg.stop().await;
 }
 

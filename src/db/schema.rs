@@ -275,13 +275,14 @@ diesel::table! {
         code_hash -> Bytea,
         expires_at -> Timestamptz,
         created_at -> Timestamptz,
+        attempts -> Int4,
     }
 }
 
 diesel::table! {
     operator_login_failures (id) {
         id -> Int8,
-        operator_id -> Nullable<Uuid>,
+        account -> Bytea,
         client -> Text,
         at -> Timestamptz,
     }

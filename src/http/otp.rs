@@ -79,14 +79,23 @@ pub async fn request(
     let ip = client_ip(&req);
     throttle::check(&state.login_limiter, &ip)?;
     let email = normalise(&body.email)?;
+    let account = intake.key.mac(login::ACCOUNT_SPACE, email.as_bytes());
     let now = Utc::now();
     let mut conn = state.pool.get().await?;
-    if let Some(row) = operators::find_by_email(&mut conn, &email).await? {
+    let row = operators::find_by_email(&mut conn, &email).await?;
+    let locked = login::locked_until(&mut conn, &account, &ip.to_string(), now)
+        .await?
+        .is_some();
+    if let Some(row) = row {
         let linked = store::operator_chat(&mut conn, row.id).await?.is_some();
-        let locked = login::locked_until(&mut conn, Some(row.id), &ip.to_string(), now)
+        // Asking again within a minute keeps the code on its way: nobody can flood an
+        // operator's chat, nor void their code, by asking for them.
+        let recent = login::code_made_at(&mut conn, row.id, now)
             .await?
-            .is_some();
-        let send = linked && !locked;
+            .is_some_and(|at| {
+                now - at < chrono::Duration::seconds(state.config.otp_resend_secs as i64)
+            });
+        let send = linked && !locked && !recent;
         let code = login::new_code();
         let hash = code_hash(intake, &row, &code);
         let text = format!(
@@ -99,7 +108,10 @@ pub async fn request(
                 login::store_code(conn, row.id, &hash, now).await?;
                 outbox::insert(conn, std::slice::from_ref(&call)).await?;
             }
-            let details = serde_json::json!({"sent": send, "linked": linked, "locked": locked});
+            let details = serde_json::json!({
+                "sent": send, "linked": linked, "locked": locked, "resend_too_soon": recent,
+                "client": ip.to_string(),
+            });
             audit::record(
                 conn,
                 &[AuditEntry::new(
@@ -155,20 +167,18 @@ pub async fn verify(
         return Err(AppError::invalid("code", "the code has six digits"));
     }
     let client = ip.to_string();
+    let account = intake.key.mac(login::ACCOUNT_SPACE, email.as_bytes());
     let now = Utc::now();
     let mut conn = state.pool.get().await?;
     let row = operators::find_by_email(&mut conn, &email).await?;
     let operator = row.as_ref().map(|r| r.id);
-    let audit_entry = |action: &str, details| {
+    let audit_entry = |action: &str, reason: &str| {
         let target = operator.map_or_else(|| "unknown".to_owned(), |id| id.to_string());
+        let details = serde_json::json!({"client": client, "reason": reason});
         AuditEntry::new(operator, action, "operator", target, details)
     };
-    if let Some(until) = login::locked_until(&mut conn, operator, &client, now).await? {
-        audit::record(
-            &mut conn,
-            &[audit_entry("operator.otp_locked", serde_json::json!({}))],
-        )
-        .await?;
+    if let Some(until) = login::locked_until(&mut conn, &account, &client, now).await? {
+        audit::record(&mut conn, &[audit_entry("operator.otp_locked", "locked")]).await?;
         let wait = (until - now).to_std().unwrap_or_default();
         return Err(AppError::RateLimited(wait));
     }
@@ -180,18 +190,17 @@ pub async fn verify(
         _ => false,
     };
     let Some(row) = row.filter(|_| valid) else {
-        login::record_failure(&mut conn, operator, &client).await?;
-        audit::record(
-            &mut conn,
-            &[audit_entry("operator.otp_failed", serde_json::json!({}))],
-        )
-        .await?;
+        login::record_failure(&mut conn, &account, &client).await?;
+        let reason = if !well_formed {
+            "malformed"
+        } else if operator.is_none() {
+            "unknown email"
+        } else {
+            "wrong, used or expired"
+        };
+        audit::record(&mut conn, &[audit_entry("operator.otp_failed", reason)]).await?;
         return Err(AppError::Unauthorized("wrong, used or expired code".into()));
     };
-    audit::record(
-        &mut conn,
-        &[audit_entry("operator.otp_login", serde_json::json!({}))],
-    )
-    .await?;
+    audit::record(&mut conn, &[audit_entry("operator.otp_login", "signed in")]).await?;
     super::auth::open_session(&state, &mut conn, &row).await
 }

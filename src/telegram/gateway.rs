@@ -836,10 +836,11 @@ async fn send_album(
         .iter()
         .map(|m| (chat, i64::from(m.0), conversation))
         .collect();
-    {
+    written(|| async {
         let mut conn = tg.pool().get().await?;
-        outbox::delivered_together(&mut conn, &rows, &posts).await?;
-    }
+        Ok(outbox::delivered_together(&mut conn, &rows, &posts).await?)
+    })
+    .await?;
     if let Ok(Some(facts)) = async {
         let mut conn = tg.pool().get().await?;
         Ok::<_, AppError>(store::card_facts(&mut conn, conversation).await?)
@@ -865,6 +866,26 @@ async fn send_album(
     }
     crate::telemetry::telegram_sent();
     Ok(Outcome::Sent(None))
+}
+
+/// Writes down what a call made (a topic, a card, an album's posts), trying for a while: a
+/// retry of the whole call would make it twice.
+async fn written<F, Fut>(mut write: F) -> AppResult<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = AppResult<()>>,
+{
+    let mut tries = 0;
+    loop {
+        match write().await {
+            Ok(()) => return Ok(()),
+            Err(e) if tries + 1 >= MARK_ATTEMPTS => return Err(e),
+            Err(_) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// The conversation's forum topic: the one it has, or a new one named after the ticket and
@@ -897,13 +918,24 @@ async fn ensure_topic(
     match tg.bot.create_forum_topic(ChatId(chat), name).await {
         Ok(topic) => {
             let thread = topic.thread_id.0 .0;
-            let mut conn = tg.pool().get().await?;
-            store::record_topic(&mut conn, chat, i64::from(thread), conversation).await?;
-            // A new topic: any card the conversation had belongs to the old place.
-            store::forget_card(&mut conn, conversation).await?;
+            written(|| async {
+                let mut conn = tg.pool().get().await?;
+                store::record_topic(&mut conn, chat, i64::from(thread), conversation).await?;
+                // A new topic: any card the conversation had belongs to the old place.
+                Ok(store::forget_card(&mut conn, conversation).await?)
+            })
+            .await?;
             Ok(Ok(Some(thread)))
         }
-        Err(e) => Ok(Err(classify(Err(e)))),
+        Err(e) => match classify(Err(e)) {
+            // Not allowed to make topics (the bot lacks "Manage topics"): the post goes to
+            // the group's general thread rather than nowhere.
+            Outcome::Refused(why) => {
+                tracing::warn!(error = %why, "no topic could be made; posting without one");
+                Ok(Ok(None))
+            }
+            other => Ok(Err(other)),
+        },
     }
 }
 
@@ -979,8 +1011,11 @@ async fn ensure_card(
     let sent = request.await.map(|m| Some(i64::from(m.id.0)));
     match classify(sent) {
         Outcome::Sent(Some(card)) => {
-            let mut conn = tg.pool().get().await?;
-            store::record_card(&mut conn, chat, card, conversation).await?;
+            written(|| async {
+                let mut conn = tg.pool().get().await?;
+                Ok(store::record_card(&mut conn, chat, card, conversation).await?)
+            })
+            .await?;
             Ok(Ok(Some(card)))
         }
         Outcome::Sent(None) => Ok(Ok(None)),
@@ -1133,6 +1168,10 @@ async fn record(tg: &Telegram, row: &CallRow, outcome: Outcome) -> AppResult<Opt
         Outcome::TopicGone => {
             if let Some(conversation) = row.conversation_id {
                 store::forget_topic(&mut conn, conversation).await?;
+            }
+            if row.attempts + 1 >= MAX_ATTEMPTS {
+                outbox::failed(&mut conn, row.id, "its topic keeps disappearing").await?;
+                return Ok(None);
             }
             tracing::info!("a conversation's topic was deleted; making it again");
             outbox::retry_at(&mut conn, row.id, Utc::now(), "topic deleted").await?;

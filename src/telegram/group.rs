@@ -36,7 +36,9 @@ async fn reply(tg: &Telegram, msg: &Message) -> AppResult<&'static str> {
     // In a forum, anything written in a conversation's topic is for it; elsewhere, a reply to
     // one of its posts. (A topic's own first message, which every message in the topic
     // carries as `reply_to_message`, is not a reply.)
-    let topic = msg.message_thread_id.filter(|_| tg.is_forum());
+    let topic = msg
+        .message_thread_id
+        .filter(|_| tg.is_forum() && msg.is_topic_message);
     let replied = msg.replied_to();
     if topic.is_none() && replied.is_none() {
         return Ok("ignored");

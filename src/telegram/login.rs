@@ -15,6 +15,8 @@ pub const LOCK_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 pub const LOCK_AFTER: i64 = 5;
 /// Keyed-hash space of sign-in codes.
 pub const SPACE: &str = "operator-login-code";
+/// Keyed-hash space of the emails code sign-in is tried for.
+pub const ACCOUNT_SPACE: &str = "operator-login-account";
 
 /// A fresh code of six digits.
 pub fn new_code() -> String {
@@ -43,13 +45,31 @@ pub async fn store_code(
             codes::code_hash.eq(code_hash),
             codes::expires_at.eq(now + CODE_TTL),
             codes::created_at.eq(now),
+            codes::attempts.eq(0),
         ))
         .execute(conn)
         .await
         .map(drop)
 }
 
-/// Uses up the operator's code if it is `code_hash` and still valid; true when it was.
+/// When the operator's live code was made, if there is one.
+pub async fn code_made_at(
+    conn: &mut AsyncPgConnection,
+    operator: OperatorId,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<DateTime<Utc>>> {
+    codes::table
+        .find(operator)
+        .filter(codes::expires_at.gt(now))
+        .select(codes::created_at)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Uses up the operator's code if it is `code_hash` and still valid; true when it was. A
+/// wrong guess counts against the code itself, which is void after five: guesses spread
+/// over many addresses at once do not get around the lock.
 pub async fn redeem(
     conn: &mut AsyncPgConnection,
     operator: OperatorId,
@@ -57,18 +77,28 @@ pub async fn redeem(
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
     conn.transaction(async |conn| {
-        let stored: Option<(Vec<u8>, DateTime<Utc>)> = codes::table
+        let stored: Option<(Vec<u8>, DateTime<Utc>, i32)> = codes::table
             .find(operator)
-            .select((codes::code_hash, codes::expires_at))
+            .select((codes::code_hash, codes::expires_at, codes::attempts))
             .for_update()
             .first(conn)
             .await
             .optional()?;
-        let Some((stored, expires_at)) = stored else {
+        let Some((stored, expires_at, attempts)) = stored else {
             return Ok(false);
         };
         let matches = bool::from(subtle::ConstantTimeEq::ct_eq(stored.as_slice(), code_hash));
         if !matches || expires_at <= now {
+            if i64::from(attempts) + 1 >= LOCK_AFTER {
+                diesel::delete(codes::table.find(operator))
+                    .execute(conn)
+                    .await?;
+            } else {
+                diesel::update(codes::table.find(operator))
+                    .set(codes::attempts.eq(attempts + 1))
+                    .execute(conn)
+                    .await?;
+            }
             return Ok(false);
         }
         diesel::delete(codes::table.find(operator))
@@ -81,24 +111,22 @@ pub async fn redeem(
 
 pub async fn record_failure(
     conn: &mut AsyncPgConnection,
-    operator: Option<OperatorId>,
+    account: &[u8],
     client: &str,
 ) -> QueryResult<()> {
     diesel::insert_into(failures::table)
-        .values((
-            failures::operator_id.eq(operator),
-            failures::client.eq(client),
-        ))
+        .values((failures::account.eq(account), failures::client.eq(client)))
         .execute(conn)
         .await
         .map(drop)
 }
 
-/// When code sign-in opens again for the operator or the address, if either is locked now:
-/// the oldest of the last five failures in the window, plus the window.
+/// When code sign-in opens again for the account or the address, if either is locked now:
+/// the oldest of the last five failures in the window, plus the window. The account is a
+/// keyed hash of the email, the same whether or not an operator has it.
 pub async fn locked_until(
     conn: &mut AsyncPgConnection,
-    operator: Option<OperatorId>,
+    account: &[u8],
     client: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<DateTime<Utc>>> {
@@ -111,19 +139,14 @@ pub async fn locked_until(
         .select(failures::at)
         .load(conn)
         .await?;
-    let by_operator: Vec<DateTime<Utc>> = match operator {
-        Some(op) => {
-            failures::table
-                .filter(failures::operator_id.eq(op))
-                .filter(failures::at.gt(since))
-                .order(failures::at.desc())
-                .limit(LOCK_AFTER)
-                .select(failures::at)
-                .load(conn)
-                .await?
-        }
-        None => Vec::new(),
-    };
+    let by_operator: Vec<DateTime<Utc>> = failures::table
+        .filter(failures::account.eq(account))
+        .filter(failures::at.gt(since))
+        .order(failures::at.desc())
+        .limit(LOCK_AFTER)
+        .select(failures::at)
+        .load(conn)
+        .await?;
     let until = |recent: &[DateTime<Utc>]| {
         (recent.len() as i64 >= LOCK_AFTER)
             .then(|| recent.last().map(|oldest| *oldest + LOCK_WINDOW))

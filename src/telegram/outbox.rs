@@ -221,7 +221,7 @@ pub const GROUP_CLIENT_PREFIX: &str = "tg:group:";
 /// Escalations and urgent conversations are announced in the group, for the supervisors.
 fn announcement(conv: &Conversation<'_>, e: &EventRow) -> Option<Call> {
     let data = e.data.as_ref()?;
-    let urgent = data.get("priority").and_then(|p| p.as_i64()) == Some(3);
+    let urgent = data.get("priority").and_then(|p| p.as_str()) == Some("urgent");
     let text = match crate::actors::conversation::system_action(e)? {
         "escalated" => format!(
             "⚠️ {} · {}: {}. Supervisors, please look.",
@@ -454,6 +454,14 @@ pub async fn delivered(
         if let Some((chat, message_id, conversation, seq)) = post {
             super::store::record_post(conn, chat, message_id, conversation, seq).await?;
         }
+        // A sign-in code is not kept once it is on its way.
+        diesel::delete(
+            o::telegram_outbox
+                .find(id)
+                .filter(o::lane.like("operator:%")),
+        )
+        .execute(conn)
+        .await?;
         Ok(())
     })
     .await

@@ -68,11 +68,19 @@ impl Texts {
     /// What the bot says in `lang`: an admin's text if there is one (its placeholders filled
     /// in), else the built-in one.
     pub fn render(&self, say: &Say<'_>, lang: Lang) -> String {
-        let custom = self
-            .custom
-            .read()
-            .get(&(say.key().to_owned(), lang.code().to_owned()))
-            .cloned();
+        // The admin's text in the customer's language, else in the language the built-in
+        // texts would answer them in (an English edit reaches German readers too).
+        let custom = {
+            let texts = self.custom.read();
+            let fallback = match lang.builtin() {
+                Builtin::En => "en",
+                Builtin::Ru => "ru",
+            };
+            texts
+                .get(&(say.key().to_owned(), lang.code().to_owned()))
+                .or_else(|| texts.get(&(say.key().to_owned(), fallback.to_owned())))
+                .cloned()
+        };
         match custom {
             Some(template) => say.args().into_iter().fold(template, |t, (name, value)| {
                 t.replace(&format!("{{{name}}}"), &value)
@@ -172,7 +180,7 @@ impl Say<'_> {
             Say::QueuePosition { position } => vec![("position", position.to_string())],
             Say::Status { ticket, status } => vec![
                 ("ticket", (*ticket).to_owned()),
-                ("status", english_status(status).to_owned()),
+                ("status", (*status).to_owned()),
             ],
             _ => Vec::new(),
         }
@@ -194,13 +202,16 @@ impl Say<'_> {
             }
             "already_open" => Say::AlreadyOpen { ticket: "{ticket}" },
             "status" => {
-                return Some(
-                    Say::Status {
-                        ticket: "{ticket}",
-                        status: "pending",
-                    }
-                    .text(lang),
-                )
+                let text = Say::Status {
+                    ticket: "{ticket}",
+                    status: "pending",
+                }
+                .text(lang);
+                let phrase = match lang.builtin() {
+                    Builtin::En => english_status("pending"),
+                    Builtin::Ru => russian_status("pending"),
+                };
+                return Some(text.replace(phrase, "{status}"));
             }
             "no_ticket" => Say::NoTicket,
             "closed" => Say::Closed { ticket: "{ticket}" },
@@ -314,5 +325,20 @@ mod tests {
             Say::default_text("queue_position", "en").as_deref(),
             Some("Your place in the queue: {position}.")
         );
+        assert_eq!(
+            Say::default_text("status", "en").as_deref(),
+            Some("Ticket {ticket}: {status}.")
+        );
+        // An English text an admin wrote reaches readers the built-in English would answer.
+        texts.replace(vec![(
+            "no_ticket".into(),
+            "en".into(),
+            "Nothing open.".into(),
+        )]);
+        assert_eq!(
+            texts.render(&Say::NoTicket, Lang::from_code(Some("de"))),
+            "Nothing open."
+        );
+        assert_ne!(texts.render(&Say::NoTicket, Lang::RU), "Nothing open.");
     }
 }

@@ -58,6 +58,9 @@ pub struct Message {
     pub reply_to_message: Option<Box<Message>>,
     #[serde(default)]
     pub message_thread_id: Option<i64>,
+    /// Sent in a forum topic (a reply chain in an ordinary group has a thread id too).
+    #[serde(default)]
+    pub is_topic_message: bool,
     #[serde(default)]
     pub migrate_to_chat_id: Option<i64>,
     #[serde(default)]
@@ -120,7 +123,7 @@ impl Message {
     pub fn replied_to(&self) -> Option<&Message> {
         let reply = self.reply_to_message.as_deref()?;
         match self.message_thread_id {
-            Some(thread) if reply.message_id == thread => None,
+            Some(thread) if self.is_topic_message && reply.message_id == thread => None,
             _ => Some(reply),
         }
     }
@@ -184,10 +187,19 @@ mod tests {
     fn a_topic_root_is_not_a_reply() {
         let m: Message = serde_json::from_value(serde_json::json!({
             "message_id": 9, "chat": {"id": -100, "type": "supergroup"}, "message_thread_id": 3,
+            "is_topic_message": true,
             "reply_to_message": {"message_id": 3, "chat": {"id": -100, "type": "supergroup"}}
         }))
         .unwrap();
         assert!(m.replied_to().is_none());
+        // In an ordinary group a reply chain has a thread id too: a reply to its first
+        // message (the card) is a real reply.
+        let m: Message = serde_json::from_value(serde_json::json!({
+            "message_id": 9, "chat": {"id": -100, "type": "supergroup"}, "message_thread_id": 3,
+            "reply_to_message": {"message_id": 3, "chat": {"id": -100, "type": "supergroup"}}
+        }))
+        .unwrap();
+        assert_eq!(m.replied_to().map(|r| r.message_id), Some(3));
     }
 
     #[test]
