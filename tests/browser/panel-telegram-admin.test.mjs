@@ -10,10 +10,9 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Server, eventually, launchBrowser, newPage, screenshot, signIn } from './harness.mjs';
+import { fakeBotApi as sharedFakeBotApi, privateText as textFrom } from './fake-telegram.mjs';
 
 const byId = (page, id) => page.locator(`[data-testid="${id}"]`);
 const ENV_NAMES = ['TELEGRAM_BOT_TOKEN', 'SWITCHBOARD_IDENTITY_KEY', 'TELEGRAM_WEBHOOK_SECRET', 'TELEGRAM_SUPPORT_CHAT_ID', 'SWITCHBOARD_PUBLIC_URL'];
@@ -138,80 +137,32 @@ const PUBLIC_URL = 'https://support.example.test';
 const LAST_ERROR_AT = Date.UTC(2025, 2, 14, 9, 30, 0) / 1000;
 
 /**
- * A fake Telegram Bot API: answers getMe, getWebhookInfo, getChat and setWebhook (teloxide
- * sends that one as multipart/form-data) like Telegram does, `true` to anything else, and
- * records every call. `fail` holds methods (lower case) to refuse with a description.
+ * The fake Bot API (`fake-telegram.mjs`) answering getMe, getWebhookInfo and getChat like
+ * Telegram does for this bot; `fail` holds methods (lower case) to refuse with a description.
  */
-async function fakeBotApi() {
-  const calls = [];
-  const fail = new Map();
-  let nextId = 1000;
-  const api = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      const method = (req.url.split('/').pop() || '').split('?')[0].toLowerCase();
-      let body = {};
-      try { body = raw && /json/.test(req.headers['content-type'] ?? '') ? JSON.parse(raw) : {}; } catch { body = {}; }
-      calls.push({ method, body, raw, contentType: req.headers['content-type'] ?? '' });
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      if (fail.has(method)) {
-        res.end(JSON.stringify({ ok: false, error_code: 400, description: fail.get(method) }));
-        return;
-      }
-      nextId += 1;
-      let result = true;
-      if (method === 'getme') {
-        result = {
-          id: 42, is_bot: true, first_name: 'Acme Support', username: 'acme_support_bot',
-          can_join_groups: true, can_read_all_group_messages: true, supports_inline_queries: false,
-        };
-      } else if (method === 'getwebhookinfo') {
-        result = {
-          url: `${PUBLIC_URL}/telegram/webhook`,
-          has_custom_certificate: false,
-          pending_update_count: 2,
-          last_error_date: LAST_ERROR_AT,
-          last_error_message: 'Connection refused',
-          max_connections: 40,
-        };
-      } else if (method === 'getchat') {
-        result = { id: Number(body.chat_id ?? SUPPORT_CHAT), type: 'supergroup', title: 'Acme Support Team', is_forum: true };
-      } else if (method === 'sendmessage') {
-        const chatId = Number(body.chat_id ?? 0);
-        result = {
-          message_id: nextId,
-          date: Math.floor(Date.now() / 1000),
-          chat: chatId < 0 ? { id: chatId, type: 'supergroup', title: 'Acme Support Team' } : { id: chatId, type: 'private', first_name: 'Operator' },
-          from: { id: 42, is_bot: true, first_name: 'Acme Support', username: 'acme_support_bot' },
-          text: body.text ?? '',
-        };
-      } else if (method === 'getupdates') {
-        result = [];
-      }
-      res.end(JSON.stringify({ ok: true, result }));
-    });
-  });
-  api.listen(0, '127.0.0.1');
-  await once(api, 'listening');
-  return { url: `http://127.0.0.1:${api.address().port}`, calls, fail, close: () => api.close() };
-}
-
-let updateId = 720000000;
-let messageId = 10;
-
-/** A Telegram user's private-chat message, as the Bot API sends it. */
-function privateText(user, text) {
-  const message = {
-    message_id: (messageId += 1),
-    from: { id: user, is_bot: false, first_name: `Olga${user}`, username: `olga_${user}`, language_code: 'en' },
-    chat: { id: user, first_name: `Olga${user}`, username: `olga_${user}`, type: 'private' },
-    date: Math.floor(Date.now() / 1000),
-    text,
+function fakeBotApi() {
+  const bot = {
+    id: 42, is_bot: true, first_name: 'Acme Support', username: 'acme_support_bot',
+    can_join_groups: true, can_read_all_group_messages: true, supports_inline_queries: false,
   };
-  if (text.startsWith('/')) message.entities = [{ offset: 0, length: text.split(' ')[0].length, type: 'bot_command' }];
-  return { update_id: (updateId += 1), message };
+  return sharedFakeBotApi({
+    bot,
+    answers: {
+      getwebhookinfo: () => ({
+        url: `${PUBLIC_URL}/telegram/webhook`,
+        has_custom_certificate: false,
+        pending_update_count: 2,
+        last_error_date: LAST_ERROR_AT,
+        last_error_message: 'Connection refused',
+        max_connections: 40,
+      }),
+      getchat: (body) => ({ id: Number(body.chat_id ?? SUPPORT_CHAT), type: 'supergroup', title: 'Acme Support Team', is_forum: true }),
+    },
+  });
 }
+
+/** An operator's private-chat message to the bot. */
+const privateText = (user, text) => textFrom(user, text, 'Olga');
 
 describe('admin Telegram page with the channel on', () => {
   let server;

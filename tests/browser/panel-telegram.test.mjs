@@ -8,10 +8,9 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Server, eventually, launchBrowser, newPage, screenshot, signIn, storedCount, widget } from './harness.mjs';
+import { fakeBotApi, nextUpdateId, privateText } from './fake-telegram.mjs';
 
 const byId = (page, id) => page.locator(`[data-testid="${id}"]`);
 
@@ -199,66 +198,11 @@ describe('panel: blocking customers', () => {
 const TOKEN = '7001234567:AAH-fake_token_for_browser_tests';
 const SECRET = 'hook-Secret_browser_42';
 
-/** A fake Telegram Bot API: answers like Telegram does and records every call. */
-async function fakeBotApi() {
-  const calls = [];
-  let nextId = 1000;
-  const api = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      const method = (req.url.split('/').pop() || '').split('?')[0].toLowerCase();
-      let body = {};
-      try { body = raw ? JSON.parse(raw) : {}; } catch { body = {}; }
-      calls.push({ method, body });
-      nextId += 1;
-      let result = true;
-      if (method === 'sendmessage' || method === 'forwardmessage') {
-        const chatId = Number(body.chat_id ?? 0);
-        result = {
-          message_id: nextId,
-          date: Math.floor(Date.now() / 1000),
-          chat: chatId < 0 ? { id: chatId, type: 'supergroup', title: 'Support' } : { id: chatId, type: 'private', first_name: 'Customer' },
-          from: { id: 42, is_bot: true, first_name: 'SupportBot', username: 'support_bot' },
-          text: body.text ?? '',
-        };
-      } else if (method === 'copymessage') {
-        result = { message_id: nextId };
-      } else if (method === 'getme') {
-        result = { id: 42, is_bot: true, first_name: 'SupportBot', username: 'support_bot' };
-      } else if (method === 'getupdates') {
-        result = [];
-      }
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ ok: true, result }));
-    });
-  });
-  api.listen(0, '127.0.0.1');
-  await once(api, 'listening');
-  return { url: `http://127.0.0.1:${api.address().port}`, calls, close: () => api.close() };
-}
-
-let updateId = 700000000;
-let messageId = 10;
-
-/** A Telegram user's private-chat message, as the Bot API sends it. */
-function privateText(user, text) {
-  const message = {
-    message_id: (messageId += 1),
-    from: { id: user, is_bot: false, first_name: `Ivan${user}`, last_name: 'Petrovsky', username: `ivan_${user}`, language_code: 'en' },
-    chat: { id: user, first_name: `Ivan${user}`, last_name: 'Petrovsky', username: `ivan_${user}`, type: 'private' },
-    date: Math.floor(Date.now() / 1000),
-    text,
-  };
-  if (text.startsWith('/')) message.entities = [{ offset: 0, length: text.split(' ')[0].length, type: 'bot_command' }];
-  return { update_id: (updateId += 1), message };
-}
-
 /** The user blocked the bot. */
 function kicked(user) {
   const bot = { id: 42, is_bot: true, first_name: 'SupportBot', username: 'support_bot' };
   return {
-    update_id: (updateId += 1),
+    update_id: nextUpdateId(),
     my_chat_member: {
       chat: { id: user, first_name: `Ivan${user}`, type: 'private' },
       from: { id: user, is_bot: false, first_name: `Ivan${user}` },
