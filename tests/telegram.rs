@@ -175,14 +175,7 @@ async fn web_and_group_replies_reach_the_customer_and_notes_never_do() {
     let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
     let user = TgUser::new(7006, "en");
     let conversation = tg.customer_writes(&user, "Need help with billing").await;
-    let (code, _) = s
-        .post(
-            &format!("/api/v1/conversations/{conversation}/take"),
-            &agent.token,
-            json!({}),
-        )
-        .await;
-    assert_eq!(code, 200);
+    tg.take(&agent, &conversation).await;
     let (code, _) = s
         .post(
             &format!("/api/v1/conversations/{conversation}/messages"),
@@ -705,14 +698,7 @@ async fn waiting_customers_are_told_when_their_place_changes_at_most_so_often() 
     // The first one is taken after the notice interval: the second moves up and is told.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
-    let (code, _) = s
-        .post(
-            &format!("/api/v1/conversations/{c1}/take"),
-            &agent.token,
-            json!({}),
-        )
-        .await;
-    assert_eq!(code, 200);
+    tg.take(&agent, &c1).await;
     tg.bot
         .wait_sent(second.id, "Your place in the queue: 1.")
         .await;
@@ -826,14 +812,7 @@ async fn group_commands_never_reach_the_customer() {
     let agent = s.add_operator("Alice Agent", Role::Agent, 5).await;
     let user = TgUser::new(7050, "en");
     let conversation = tg.customer_writes(&user, "please help").await;
-    let (code, _) = s
-        .post(
-            &format!("/api/v1/conversations/{conversation}/take"),
-            &agent.token,
-            json!({}),
-        )
-        .await;
-    assert_eq!(code, 200);
+    tg.take(&agent, &conversation).await;
     let phone = TgUser::new(9201, "en");
     tg.link(&agent, &phone).await;
     let post_id = tg.post_of(&conversation).await;
@@ -1017,14 +996,7 @@ async fn the_card_follows_the_conversation_wherever_it_is_acted_on() {
         Some(GROUP),
         common::fake_bot::Failure::RetryAfter(1),
     );
-    let (code, _) = s
-        .post(
-            &format!("/api/v1/conversations/{conversation}/take"),
-            &agent.token,
-            json!({}),
-        )
-        .await;
-    assert_eq!(code, 200);
+    tg.take(&agent, &conversation).await;
     let edits = tg
         .bot
         .wait_for("the card edited after the 429", |calls| {

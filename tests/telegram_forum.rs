@@ -78,14 +78,7 @@ async fn each_conversation_gets_one_topic_and_operators_just_type_in_it() {
             "everything goes into the topic: {call:?}"
         );
     }
-    let (code, _) = s
-        .post(
-            &format!("/api/v1/conversations/{conversation}/take"),
-            &agent.token,
-            json!({}),
-        )
-        .await;
-    assert_eq!(code, 200);
+    tg.take(&agent, &conversation).await;
     let phone = TgUser::new(9401, "en");
     tg.link(&agent, &phone).await;
     assert_eq!(

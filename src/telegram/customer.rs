@@ -108,7 +108,9 @@ async fn customer_for(tg: &Telegram, from: &User, chat: i64) -> AppResult<Custom
         None => store::create_customer(&mut conn, &hash, &tg.key.encrypt_id(chat), lang).await?,
     };
     // Writing to the bot again means the customer can be written to again.
-    store::set_reachable(&mut conn, customer.contact, true).await?;
+    if customer.unreachable {
+        store::set_reachable(&mut conn, customer.contact, true).await?;
+    }
     Ok(customer)
 }
 

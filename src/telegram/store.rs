@@ -100,6 +100,8 @@ pub struct Customer {
     pub language: String,
     pub blocked: bool,
     pub refused_at: Option<DateTime<Utc>>,
+    /// Marked unreachable (they blocked the bot).
+    pub unreachable: bool,
 }
 
 pub async fn customer_by_hash(
@@ -110,6 +112,7 @@ pub async fn customer_by_hash(
     type Row = (
         ContactId,
         String,
+        Option<DateTime<Utc>>,
         Option<DateTime<Utc>>,
         Option<DateTime<Utc>>,
         Option<DateTime<Utc>>,
@@ -124,18 +127,20 @@ pub async fn customer_by_hash(
             contacts::blocked_at,
             contacts::blocked_until,
             ci::refused_at,
+            ci::unreachable_at,
         ))
         .first(conn)
         .await
         .optional()?;
-    Ok(
-        row.map(|(contact, language, at, until, refused_at)| Customer {
+    Ok(row.map(
+        |(contact, language, at, until, refused_at, unreachable_at)| Customer {
             contact,
             language,
             blocked: crate::db::contacts::blocked(at, until, now),
             refused_at,
-        }),
-    )
+            unreachable: unreachable_at.is_some(),
+        },
+    ))
 }
 
 /// A new contact for a Telegram user, with their chat id sealed; an existing one if the same
@@ -176,6 +181,7 @@ pub async fn create_customer(
         language: language.to_owned(),
         blocked: false,
         refused_at: None,
+        unreachable: false,
     })
 }
 

@@ -125,6 +125,19 @@ impl Tg {
         self.conversation_of_latest().await
     }
 
+    /// `op` takes the conversation (from the panel's API).
+    pub async fn take(&self, op: &Operator, conversation: &str) {
+        let (code, body) = self
+            .server
+            .post(
+                &format!("/api/v1/conversations/{conversation}/take"),
+                &op.token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+
     /// An operator's message to the customer, acknowledged once committed.
     pub async fn operator_says(
         &self,
