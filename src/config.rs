@@ -143,6 +143,17 @@ pub struct Config {
     /// Asking for a sign-in code again within this many seconds keeps the code already sent
     /// (nobody can flood an operator's chat, nor void their code, by asking for them).
     pub otp_resend_secs: u64,
+    /// An open conversation nobody wrote in for this long is closed (the customer is told).
+    pub auto_close_idle_hours: i64,
+    /// A waiting conversation whose customer never wrote (Telegram's button pressed, nothing
+    /// sent) is closed after this long.
+    pub abandoned_close_hours: i64,
+    /// Closed conversations and their events are deleted this many days after closing;
+    /// 0 keeps them forever.
+    pub retention_days: u32,
+    /// Offline auto-replies and escalation by rule (keywords, unanswered messages, the
+    /// first-response SLA). Tests of other features turn them off to see only their own events.
+    pub automation: bool,
 }
 
 impl Default for Config {
@@ -208,6 +219,10 @@ impl Default for Config {
             telegram_polling: false,
             otp_resend_secs: 60,
             telegram_queue_notice_secs: 60,
+            auto_close_idle_hours: 24,
+            abandoned_close_hours: 24,
+            retention_days: 0,
+            automation: true,
         }
     }
 }

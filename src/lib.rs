@@ -5,6 +5,7 @@
 
 pub mod actors;
 pub mod auth;
+pub mod automation;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod protocol;
+pub mod retention;
 pub mod server;
 pub mod telegram;
 pub mod telemetry;

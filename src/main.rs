@@ -1,4 +1,5 @@
-//! The `switchboard` command: `serve`, `migrate`, and `operator add`.
+//! The `switchboard` command: `serve`, `migrate`, `operator add`, the Telegram webhook, and the
+//! privacy operations (`purge`, `contacts export|erase`).
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -8,7 +9,9 @@ use clap::{Parser, Subcommand};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use switchboard::auth::{create_operator, OperatorInput};
 use switchboard::config::Config;
+use switchboard::db::privacy;
 use switchboard::domain::Role;
+use switchboard::ids::ContactId;
 use switchboard::telegram::webhook;
 use switchboard::{db, server};
 
@@ -45,6 +48,36 @@ enum Command {
     Telegram {
         #[command(subcommand)]
         command: TelegramCommand,
+    },
+    /// Delete closed conversations older than `retention_days` now (the server does it hourly)
+    /// and print how many went.
+    Purge {
+        /// Days a closed conversation is kept; default `retention_days` from the settings.
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// A customer's data: export or erase it.
+    Contacts {
+        #[command(subcommand)]
+        command: ContactsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContactsCommand {
+    /// Print everything stored about a contact as JSON (as `GET /api/v1/contacts/{id}/export`);
+    /// never their Telegram id or username.
+    Export {
+        /// The contact's id (from the panel's contact view).
+        id: ContactId,
+    },
+    /// Erase a contact's data (as `POST /api/v1/contacts/{id}/erase`), straight in the database.
+    /// Prefer the HTTP endpoint while the server runs: this command does not go through the
+    /// conversations' actors, so a running server's open sockets are not told, and the server
+    /// may still show what it had loaded until its conversations reload.
+    Erase {
+        /// The contact's id.
+        id: ContactId,
     },
 }
 
@@ -118,6 +151,14 @@ fn read_password() -> std::io::Result<String> {
     }
 }
 
+/// The database, created and migrated if needed (as `serve` does), through a small pool.
+async fn open_pool(config: &Config) -> Result<db::DbPool, String> {
+    let url = config.database_url();
+    db::ensure_database(url).await.map_err(|e| e.to_string())?;
+    db::run_migrations(url).await.map_err(|e| e.to_string())?;
+    db::build_pool(url, 2, config.db_timeout()).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
@@ -148,6 +189,47 @@ fn main() -> ExitCode {
                 };
                 let report = webhook::run(&config, action).await?;
                 println!("{report}");
+                Ok(())
+            }
+            Command::Purge { days } => {
+                let days = days.unwrap_or(config.retention_days);
+                if days == 0 {
+                    return Err(
+                        "retention is off (retention_days = 0): pass --days N to purge".into(),
+                    );
+                }
+                let pool = open_pool(&config).await?;
+                let purged = switchboard::retention::purge(&pool, chrono::Utc::now(), days)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("{purged} conversation(s) purged (closed more than {days} days ago)");
+                Ok(())
+            }
+            Command::Contacts { command } => {
+                let pool = open_pool(&config).await?;
+                let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+                let now = chrono::Utc::now();
+                match command {
+                    ContactsCommand::Export { id } => {
+                        let export = privacy::export(&mut conn, id, None, now)
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| format!("contact {id} not found"))?;
+                        let json =
+                            serde_json::to_string_pretty(&export).map_err(|e| e.to_string())?;
+                        println!("{json}");
+                    }
+                    ContactsCommand::Erase { id } => {
+                        let (conversations, at) = privacy::erase_directly(&mut conn, id, now)
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| format!("contact {id} not found"))?;
+                        println!(
+                            "contact {id} erased at {} ({conversations} conversation(s))",
+                            at.to_rfc3339()
+                        );
+                    }
+                }
                 Ok(())
             }
             Command::Migrate => {

@@ -110,6 +110,10 @@ pub struct ConversationSummary {
     /// An operator has read up to this seq.
     pub operator_read_seq: i64,
     pub created_at: DateTime<Utc>,
+    /// What the conversation is about (`order`, `payment`, ...): the intent its first
+    /// auto-reply detected, or what an operator set.
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 impl ConversationSummary {
@@ -137,6 +141,7 @@ impl From<&WithAlias> for ConversationSummary {
             visitor_read_seq: row.visitor_read_seq,
             operator_read_seq: row.operator_read_seq,
             created_at: row.created_at,
+            category: row.category.clone(),
         }
     }
 }
@@ -246,6 +251,18 @@ pub enum OperatorOut<'a> {
     },
     Presence {
         status: Presence,
+    },
+    /// To supervisors and admins: a conversation was escalated (by a rule or an operator).
+    Escalation {
+        conversation_id: ConversationId,
+        ticket: &'a str,
+        alias: &'a str,
+        /// 0–2 (L1–L3), after the escalation.
+        level: i16,
+        priority: Priority,
+        /// `unanswered`, `keyword`, `first_response` or `manual`.
+        trigger: &'a str,
+        at: DateTime<Utc>,
     },
     /// The signed-in operator changed (name, role): from now on the socket acts as this.
     Operator {

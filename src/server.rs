@@ -51,6 +51,9 @@ pub struct Running {
     pub pool: DbPool,
     pub registry: Arc<ConversationRegistry>,
     pub router: Addr<Router>,
+    pub automation: Arc<crate::automation::Automation>,
+    /// Fires due deadlines; tests call `fire_due` after moving a manual clock.
+    pub scheduler: Arc<crate::automation::scheduler::Scheduler>,
     handle: ServerHandle,
     shutdown: watch::Sender<bool>,
     arbiters: Vec<Arbiter>,
@@ -76,6 +79,15 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         tracing::info!(applied, "migrations applied");
     }
     let pool = db::build_pool(&url, config.db_pool_size, config.db_timeout())?;
+    let automation = {
+        let mut conn = pool
+            .get()
+            .await
+            .map_err(|e| db::SetupError::Pool(e.to_string()))?;
+        crate::automation::Automation::load(&mut conn)
+            .await
+            .map_err(db::SetupError::Query)?
+    };
     // The writer and the router each get a thread of their own, so that routing work (which
     // grows with the queue) never holds up a commit, and neither competes with sockets.
     let writer_thread = Arbiter::new();
@@ -95,6 +107,7 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
     let telegram_outbox = Arc::new(tokio::sync::Notify::new());
     let outbox_signal = telegram_outbox.clone();
     let deps_texts: Arc<crate::telegram::texts::Texts> = Arc::default();
+    let (deps_clock, deps_automation) = (clock.clone(), automation.clone());
     // The registry needs the router's address and the router needs the registry: both are
     // made on the router's thread, and the registry is handed back here.
     let router = Router::start_in_arbiter(&router_thread.handle(), move |ctx| {
@@ -105,14 +118,24 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
             config: router_config.clone(),
             telegram_outbox: outbox_signal,
             telegram_texts: deps_texts,
+            clock: deps_clock,
+            automation: deps_automation.clone(),
         };
         let registry = ConversationRegistry::new(deps, handles);
         let mut router = Router::new(router_pool, &router_config, clock);
         router.set_registry(registry.clone());
+        router.set_automation(deps_automation);
         let _ = registry_tx.send(registry);
         router
     });
     let registry = registry_rx.await.map_err(|_| StartError::Router)?;
+    let scheduler = crate::automation::scheduler::Scheduler::new(
+        pool.clone(),
+        registry.clone(),
+        state_clock.clone(),
+        automation.clone(),
+    );
+    router_thread.spawn(scheduler.clone().run());
     arbiters.push(router_thread);
     arbiters.push(writer_thread);
 
@@ -129,8 +152,11 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         state_clock,
     );
     app_state.telegram = intake;
+    app_state.automation = automation.clone();
+    app_state.scheduler = Some(scheduler.clone());
     let state = web::Data::new(app_state);
     actix_rt::spawn(prune_limits(state.clone()));
+    crate::retention::spawn(pool.clone(), state.clock.clone(), config.clone());
     let max_body = config.max_body_bytes;
     let stall = config.socket_stall();
     let widget_origins = Arc::new(config.allowed_origins());
@@ -181,6 +207,8 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         pool,
         registry,
         router,
+        automation,
+        scheduler,
         handle,
         shutdown,
         arbiters,

@@ -19,6 +19,9 @@ pub const CONVERSATIONS_LIVE: &str = "switchboard_conversation_actors";
 pub const SLOW_SOCKETS_CLOSED: &str = "switchboard_slow_sockets_closed_total";
 pub const TELEGRAM_UPDATES: &str = "switchboard_telegram_updates_total";
 pub const TELEGRAM_SENT: &str = "switchboard_telegram_calls_sent_total";
+pub const DEADLINES_FIRED: &str = "switchboard_deadlines_fired_total";
+pub const AUTO_REPLIES: &str = "switchboard_auto_replies_total";
+pub const ESCALATIONS: &str = "switchboard_escalations_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

@@ -62,3 +62,13 @@ fn panel_otp_in_chromium() {
 fn panel_telegram_admin_in_chromium() {
     run("panel-telegram-admin.test.mjs");
 }
+
+#[test]
+fn panel_automation_in_chromium() {
+    run("panel-automation.test.mjs");
+}
+
+#[test]
+fn dashboard_csat_in_chromium() {
+    run("dashboard-csat.test.mjs");
+}

@@ -250,6 +250,7 @@ fn message_job(snap: &Snapshot, client_id: &str, body: &str) -> WriteJob {
         audit: Vec::new(),
         tag: None,
         outbox: Vec::new(),
+        deadlines: Vec::new(),
     }
 }
 

@@ -235,7 +235,7 @@ async fn urgent_and_escalated_conversations_go_to_the_highest_tier_available() {
     server
         .wait_assignee(&w.conversation_id, Some(&junior.id))
         .await;
-    // Escalated and back in the queue, it goes to the senior although the junior is freer.
+    // Escalated, it goes to the senior although the junior is freer: re-routed at once.
     let (s, body) = server
         .post(
             &format!("/api/v1/conversations/{}/escalate", w.conversation_id),
@@ -245,9 +245,21 @@ async fn urgent_and_escalated_conversations_go_to_the_highest_tier_available() {
         .await;
     assert_eq!(
         (s, body["level"].as_i64(), body["priority"].as_str()),
-        (200, Some(1), Some("high")),
+        (200, Some(1), Some("urgent")),
         "{body}"
     );
+    server
+        .wait_assignee(&w.conversation_id, Some(&senior.id))
+        .await;
+    let reason = server
+        .text(&format!(
+            "SELECT data->>'reason' AS value FROM events WHERE conversation_id = '{}' \
+             AND data->>'action' = 'assigned' ORDER BY seq DESC LIMIT 1",
+            w.conversation_id
+        ))
+        .await;
+    assert_eq!(reason, "escalated");
+    // Back in the queue, escalated, it goes to the senior too.
     let group = body["group_id"].as_str().unwrap().to_owned();
     let (s, body) = server
         .post(
@@ -503,7 +515,7 @@ async fn every_action_leaves_a_system_event_and_an_audit_entry() {
         ("assign", &boss, json!({"operator_id": boss.id})),
         ("transfer", &boss, json!({"operator_id": ann.id})),
         ("escalate", &ann, json!({})),
-        ("priority", &ann, json!({"priority": "urgent"})),
+        ("priority", &ann, json!({"priority": "high"})),
         ("tags", &ann, json!({"name": "vip"})),
         ("resolve", &ann, json!({})),
         ("reopen", &ann, json!({})),
@@ -527,7 +539,7 @@ async fn every_action_leaves_a_system_event_and_an_audit_entry() {
 
     assert_eq!(
         event_actions(&server, id).await,
-        "assigned,assigned,assigned,escalated,priority,tagged,resolved,reopened,closed,untagged"
+        "assigned,assigned,assigned,escalated,prioritised,priority,tagged,resolved,reopened,closed,untagged"
     );
     assert_eq!(
         audit_actions(&server, id).await,

@@ -154,6 +154,11 @@ pub struct ListenQueue {
     pub listener: Recipient<WaitingAt>,
 }
 
+/// A frame for every online supervisor and admin (an escalation).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NotifySupervisors(pub ByteString);
+
 /// Check presence and answer timeouts against the clock now.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -308,6 +313,8 @@ pub struct Router {
     recent_waits: VecDeque<f64>,
     /// Told of queue moves on their channel, whether or not the conversation's actor runs.
     queue_listeners: Vec<(Channel, Recipient<WaitingAt>)>,
+    /// Told which groups have someone online (offline auto-replies depend on it).
+    automation: Option<Arc<crate::automation::Automation>>,
 }
 
 impl Router {
@@ -333,7 +340,12 @@ impl Router {
             dirty_from: None,
             recent_waits: VecDeque::new(),
             queue_listeners: Vec::new(),
+            automation: None,
         }
+    }
+
+    pub fn set_automation(&mut self, automation: Arc<crate::automation::Automation>) {
+        self.automation = Some(automation);
     }
 
     /// The registry is created after the router (it needs the router's address).
@@ -393,6 +405,7 @@ impl Router {
                         info.last_pick = act.groups.get(id).and_then(|g| g.last_pick);
                     }
                     act.groups = team;
+                    act.count_online();
                     act.route(ctx);
                     act.tell_positions();
                 }
@@ -801,6 +814,25 @@ impl Router {
     /// The `switchboard_operators_online` gauge: operators with a socket and not offline.
     fn count_online(&self) {
         metrics::gauge!(telemetry::OPERATORS_ONLINE).set(self.online() as f64);
+        if let Some(automation) = &self.automation {
+            // Online or busy with a socket: at work, so no auto-reply answers for the team.
+            let at_work: HashSet<OperatorId> = self
+                .operators
+                .values()
+                .filter(|o| {
+                    !o.sessions.is_empty()
+                        && matches!(o.presence, Presence::Online | Presence::Busy)
+                })
+                .map(|o| o.identity.id)
+                .collect();
+            let groups: HashSet<GroupId> = self
+                .groups
+                .iter()
+                .filter(|(_, g)| g.members.iter().any(|m| at_work.contains(m)))
+                .map(|(id, _)| *id)
+                .collect();
+            automation.set_online_groups(&groups, self.clock.now());
+        }
     }
 
     fn online(&self) -> usize {
@@ -1043,7 +1075,20 @@ impl Handler<ConversationChanged> for Router {
             tracked.routing.preferred = before.as_ref().and_then(|b| b.routing.preferred);
         }
         let dormant = tracked.dormant;
+        let escalated = before.as_ref().is_some_and(|b| b.level < tracked.level);
+        let senior = escalated
+            .then(|| self.more_senior(&tracked))
+            .flatten()
+            .map(|to| (to.id, tracked.clone()));
         self.track(id, tracked);
+        if let Some((to, tracked)) = senior {
+            // Through `give`, so the senior's load counts it at once.
+            let reassign = |to| Action::Reassign {
+                to,
+                reason: Unassigned::Escalated,
+            };
+            self.give(id, tracked, to, reassign, ctx);
+        }
         // Whoever could see it before or can see it now hears about the change; nobody hears
         // of a chat the customer has not written in yet.
         if !dormant {
@@ -1060,6 +1105,34 @@ impl Handler<ConversationChanged> for Router {
         }
         self.route(ctx);
         self.tell_positions();
+    }
+}
+
+impl Router {
+    /// For an active conversation just escalated: an eligible operator of a higher tier than
+    /// its assignee, if one is free.
+    fn more_senior(&self, conversation: &Tracked) -> Option<OperatorIdentity> {
+        if conversation.status != ConversationStatus::Active {
+            return None;
+        }
+        let assignee = conversation.assignee?;
+        let tier = self
+            .operators
+            .get(&assignee)
+            .map(|o| o.identity.tier)
+            .unwrap_or(0);
+        let next = self.choose(conversation, Some(assignee))?;
+        let op = self.operators.get(&next)?;
+        (op.identity.tier > tier).then(|| op.identity.clone())
+    }
+}
+
+impl Handler<NotifySupervisors> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: NotifySupervisors, _ctx: &mut Context<Self>) {
+        let push = OperatorPush::frame(msg.0, None);
+        self.forward(|op| op.identity.role.sees_all(), push);
     }
 }
 

@@ -284,6 +284,12 @@ impl VisitorSession {
                         }
                         act.joined(reply, ctx);
                     }
+                    // Deleted (by an admin, or purged): there is nothing to come back to.
+                    Ok(Err(AppError::NotFound(_))) => socket::close::<Self>(
+                        ctx,
+                        CloseCode::Normal,
+                        "the conversation no longer exists",
+                    ),
                     _ => {
                         ctx.run_later(REBIND_RETRY, |act, ctx| act.rebind(ctx));
                     }

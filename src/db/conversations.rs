@@ -38,6 +38,9 @@ pub struct ConversationRow {
     pub rating_comment: Option<String>,
     pub rated_at: Option<DateTime<Utc>>,
     pub group_id: GroupId,
+    /// What automation remembers (`crate::automation::Memo`).
+    pub automation: serde_json::Value,
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// A conversation row with the alias its customer appears under.
@@ -68,6 +71,8 @@ pub struct NewConversation<'a> {
     pub last_seq: i64,
     pub last_message_at: Option<DateTime<Utc>>,
     pub unanswered: i32,
+    /// What automation remembers (`crate::automation::Memo`).
+    pub automation: serde_json::Value,
 }
 
 /// The columns a Conversation actor owns, written together with its events.
@@ -89,6 +94,8 @@ pub struct Snapshot {
     pub visitor_read_seq: i64,
     pub operator_read_seq: i64,
     pub updated_at: DateTime<Utc>,
+    pub category: Option<String>,
+    pub automation: crate::automation::Memo,
 }
 
 impl From<&ConversationRow> for Snapshot {
@@ -110,6 +117,8 @@ impl From<&ConversationRow> for Snapshot {
             visitor_read_seq: row.visitor_read_seq,
             operator_read_seq: row.operator_read_seq,
             updated_at: row.updated_at,
+            category: row.category.clone(),
+            automation: serde_json::from_value(row.automation.clone()).unwrap_or_default(),
         }
     }
 }
@@ -134,6 +143,7 @@ pub async fn find(conn: &mut AsyncPgConnection, id: ConversationId) -> QueryResu
     conversations::table
         .inner_join(contacts::table)
         .filter(conversations::id.eq(id))
+        .filter(conversations::deleted_at.is_null())
         .select((ConversationRow::as_select(), contacts::alias))
         .first(conn)
         .await
@@ -220,6 +230,8 @@ pub struct ListFilter {
     pub channel: Option<Channel>,
     /// Only conversations carrying this tag.
     pub tag: Option<TagId>,
+    /// Only conversations of this category.
+    pub category: Option<String>,
 }
 
 /// Position after which the next page starts: newest first, ties broken by id.
@@ -248,6 +260,8 @@ pub async fn list(
                 .ne(ConversationStatus::Pending)
                 .or(conversations::last_message_at.is_not_null()),
         );
+    // A deleted conversation stays only for statistics.
+    query = query.filter(conversations::deleted_at.is_null());
     if let Visibility::Agent(me) = visibility {
         query = query.filter(
             conversations::status
@@ -269,6 +283,9 @@ pub async fn list(
     }
     if let Some(channel) = filter.channel {
         query = query.filter(conversations::channel.eq(channel));
+    }
+    if let Some(category) = &filter.category {
+        query = query.filter(conversations::category.eq(category.clone()));
     }
     if let Some(tag) = filter.tag {
         query = query.filter(

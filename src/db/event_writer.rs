@@ -53,6 +53,8 @@ pub struct WriteJob {
     pub tag: Option<TagChange>,
     /// Telegram calls that deliver these events, committed with them.
     pub outbox: Vec<crate::telegram::outbox::NewCall>,
+    /// Deadlines to set or clear with these events.
+    pub deadlines: Vec<crate::automation::deadlines::Change>,
 }
 
 struct Pending {
@@ -198,6 +200,10 @@ async fn write_jobs(
         .collect();
     let calls: Vec<crate::telegram::outbox::NewCall> =
         jobs.iter().flat_map(|j| j.outbox.iter().cloned()).collect();
+    let deadlines: Vec<(ConversationId, crate::automation::deadlines::Change)> = jobs
+        .iter()
+        .flat_map(|j| j.deadlines.iter().map(|d| (j.snapshot.id, *d)))
+        .collect();
     let changes: Vec<(ConversationId, &AssignmentChange)> = jobs
         .iter()
         .filter_map(|j| j.assignment.as_ref().map(|a| (j.snapshot.id, a)))
@@ -218,6 +224,9 @@ async fn write_jobs(
         }
         audit::record(conn, &audit).await?;
         crate::telegram::outbox::insert(conn, &calls).await?;
+        if !deadlines.is_empty() {
+            crate::automation::deadlines::write(conn, &deadlines).await?;
+        }
         Ok(())
     })
     .await
@@ -242,6 +251,11 @@ async fn update_snapshots(
     let visitor_read: Vec<i64> = snaps.iter().map(|s| s.visitor_read_seq).collect();
     let operator_read: Vec<i64> = snaps.iter().map(|s| s.operator_read_seq).collect();
     let updated: Vec<DateTime<Utc>> = snaps.iter().map(|s| s.updated_at).collect();
+    let category: Vec<Option<&str>> = snaps.iter().map(|s| s.category.as_deref()).collect();
+    let automation: Vec<serde_json::Value> = snaps
+        .iter()
+        .map(|s| serde_json::to_value(&s.automation).unwrap_or_default())
+        .collect();
     diesel::sql_query(
         "UPDATE conversations AS c SET \
            status = v.status, priority = v.priority, level = v.level, assignee_id = v.assignee, \
@@ -249,11 +263,13 @@ async fn update_snapshots(
            resolved_at = v.resolved_at, closed_at = v.closed_at, last_seq = v.last_seq, \
            last_message_at = v.last_message_at, unanswered = v.unanswered, \
            visitor_read_seq = v.visitor_read, operator_read_seq = v.operator_read, \
-           updated_at = v.updated_at, group_id = v.group_id \
-         FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+           updated_at = v.updated_at, group_id = v.group_id, category = v.category, \
+           automation = v.automation \
+         FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                     $17, $18) \
            AS v(id, status, priority, level, assignee, assigned_at, first_response_at, \
                 resolved_at, closed_at, last_seq, last_message_at, unanswered, visitor_read, \
-                operator_read, updated_at, group_id) \
+                operator_read, updated_at, group_id, category, automation) \
          WHERE c.id = v.id",
     )
     .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
@@ -272,6 +288,8 @@ async fn update_snapshots(
     .bind::<Array<BigInt>, _>(operator_read)
     .bind::<Array<Timestamptz>, _>(updated)
     .bind::<Array<diesel::sql_types::Uuid>, _>(groups)
+    .bind::<Array<Nullable<Text>>, _>(category)
+    .bind::<Array<diesel::sql_types::Jsonb>, _>(automation)
     .execute(conn)
     .await
     .map(drop)

@@ -105,6 +105,22 @@ pub async fn sent_client_ids(
 }
 
 /// The highest stored seq: the truth a snapshot is checked against.
+/// The text of the customer's first message, if they wrote one.
+pub async fn first_customer_text(
+    conn: &mut AsyncPgConnection,
+    conversation: ConversationId,
+) -> QueryResult<Option<String>> {
+    events::table
+        .filter(events::conversation_id.eq(conversation))
+        .filter(events::author.eq(crate::domain::Author::Visitor))
+        .filter(events::kind.eq(crate::domain::EventKind::Message))
+        .order(events::seq)
+        .select(events::body)
+        .first(conn)
+        .await
+        .optional()
+}
+
 pub async fn max_seq(
     conn: &mut AsyncPgConnection,
     conversation: ConversationId,

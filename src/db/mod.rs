@@ -9,6 +9,7 @@ pub mod event_writer;
 pub mod events;
 pub mod groups;
 pub mod operators;
+pub mod privacy;
 pub mod schema;
 pub mod sessions;
 

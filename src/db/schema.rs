@@ -7,6 +7,35 @@ pub mod sql_types {
 }
 
 diesel::table! {
+    auto_replies (id) {
+        id -> Uuid,
+        category -> Text,
+        keywords -> Jsonb,
+        replies -> Jsonb,
+        is_fallback -> Bool,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    deadlines (conversation_id, kind) {
+        conversation_id -> Uuid,
+        kind -> Text,
+        due_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Jsonb,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     assignments (id) {
         id -> Int8,
         conversation_id -> Uuid,
@@ -65,6 +94,7 @@ diesel::table! {
         blocked_until -> Nullable<Timestamptz>,
         block_reason -> Nullable<Text>,
         blocked_by -> Nullable<Uuid>,
+        erased_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -104,6 +134,8 @@ diesel::table! {
         rating_comment -> Nullable<Text>,
         rated_at -> Nullable<Timestamptz>,
         group_id -> Uuid,
+        automation -> Jsonb,
+        deleted_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -143,6 +175,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        business_hours -> Nullable<Jsonb>,
     }
 }
 
@@ -244,6 +277,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    telegram_surveys (contact_id) {
+        contact_id -> Uuid,
+        conversation_id -> Uuid,
+        score -> Int2,
+        asked_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     telegram_texts (key, language) {
         key -> Text,
         language -> Text,
@@ -315,7 +357,13 @@ diesel::joinable!(operator_telegram_links -> operators (operator_id));
 diesel::joinable!(widget_sessions -> contacts (contact_id));
 diesel::joinable!(widget_sessions -> conversations (conversation_id));
 
+diesel::joinable!(deadlines -> conversations (conversation_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    auto_replies,
+    deadlines,
+    settings,
+    telegram_surveys,
     telegram_texts,
     telegram_topics,
     operator_login_codes,

@@ -263,6 +263,55 @@ pub async fn priority(
     .await
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryRequest {
+    /// Lower-case letters, digits and `_` (1–40), e.g. `order`; null clears it.
+    pub category: Option<String>,
+}
+
+/// `POST /api/v1/conversations/{id}/category`
+#[utoipa::path(
+    post,
+    path = "/api/v1/conversations/{id}/category",
+    operation_id = "set_category",
+    tag = "actions",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    request_body = CategoryRequest,
+    responses(
+        (status = 200, description = "The conversation with its new category (unchanged if it already had it)", body = ConversationSummary),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Only operators who may see the conversation", body = ApiError),
+        (status = 404, description = "No such conversation", body = ApiError),
+        (status = 409, description = "`conversation_closed`", body = ApiError),
+        (status = 422, description = "`category` not 1–40 of `a-z 0-9 _`", body = ApiError),
+        (status = 503, description = "Storage unavailable; retry", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn category(
+    state: web::Data<AppState>,
+    auth: AuthOperator,
+    path: web::Path<ConversationId>,
+    body: Json<CategoryRequest>,
+) -> AppResult<HttpResponse> {
+    let category = body
+        .category
+        .as_deref()
+        .map(crate::automation::templates::valid_category)
+        .transpose()?;
+    act(
+        &state,
+        *path,
+        Action::SetCategory {
+            by: auth.operator,
+            category,
+        },
+    )
+    .await
+}
+
 /// `POST /api/v1/conversations/{id}/resolve`
 #[utoipa::path(
     post,

@@ -58,6 +58,8 @@ pub struct ListQuery {
     pub channel: Option<String>,
     /// A tag id: only conversations carrying that tag.
     pub tag: Option<String>,
+    /// Only conversations of this category (`order`, `payment`, ...).
+    pub category: Option<String>,
     /// The `next` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 100, default 50.
@@ -110,6 +112,11 @@ pub async fn list(
         status: parse_param(&query.status, "status")?,
         priority: parse_param(&query.priority, "priority")?,
         channel: parse_param(&query.channel, "channel")?,
+        category: query
+            .category
+            .as_deref()
+            .map(crate::automation::templates::valid_category)
+            .transpose()?,
         ..ListFilter::default()
     };
     match query.assignee.as_deref() {

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod assets;
 pub mod auth;
+pub mod automation;
 pub mod client_ip;
 pub mod content;
 pub mod conversations;
@@ -14,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod operators;
 pub mod otp;
+pub mod privacy;
 pub mod telegram;
 pub mod telegram_admin;
 pub mod throttle;
@@ -67,6 +69,9 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Where the Telegram webhook stores updates; None when the channel is off.
     pub telegram: Option<crate::telegram::Intake>,
+    /// The automation rules in force (auto-replies, escalation, business hours).
+    pub automation: Arc<crate::automation::Automation>,
+    pub scheduler: Option<Arc<crate::automation::scheduler::Scheduler>>,
 }
 
 impl AppState {
@@ -95,6 +100,8 @@ impl AppState {
             )),
             clock,
             telegram: None,
+            automation: Arc::default(),
+            scheduler: None,
             config,
             pool,
             router,
@@ -172,6 +179,20 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/close", web::post().to(actions::close))
         .route("/conversations/{id}/tags", web::post().to(actions::add_tag))
         .route("/conversations/{id}/tags/{tag_id}", web::delete().to(actions::remove_tag))
+        .route("/conversations/{id}", web::delete().to(privacy::delete_conversation))
+        .route("/contacts/{id}/export", web::get().to(privacy::export))
+        .route("/contacts/{id}/erase", web::post().to(privacy::erase))
+        .route("/conversations/{id}/category", web::post().to(actions::category))
+        .route("/auto-replies", web::get().to(automation::list))
+        .route("/auto-replies", web::post().to(automation::create))
+        .route("/auto-replies/{id}", web::get().to(automation::get))
+        .route("/auto-replies/{id}", web::put().to(automation::update))
+        .route("/auto-replies/{id}", web::delete().to(automation::delete))
+        .route("/settings/escalation", web::get().to(automation::get_escalation))
+        .route("/settings/escalation", web::put().to(automation::put_escalation))
+        .route("/groups/{id}/business-hours", web::get().to(automation::get_hours))
+        .route("/groups/{id}/business-hours", web::put().to(automation::put_hours))
+        .route("/groups/{id}/business-hours", web::delete().to(automation::delete_hours))
         .route("/admin/telegram", web::get().to(telegram_admin::settings))
         .route("/admin/telegram/webhook", web::post().to(telegram_admin::register_webhook))
         .route("/admin/telegram/texts", web::get().to(telegram_admin::texts))

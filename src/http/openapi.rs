@@ -11,8 +11,8 @@ use utoipa::openapi::{Components, RefOr};
 use utoipa::{OpenApi, ToSchema};
 
 use super::{
-    actions, auth, content, conversations, groups, health, metrics, operators, otp, telegram,
-    telegram_admin, widget, ws,
+    actions, auth, automation, content, conversations, groups, health, metrics, operators, otp,
+    telegram, telegram_admin, widget, ws,
 };
 use crate::actors::conversation::Ack;
 use crate::domain::{
@@ -49,6 +49,17 @@ use crate::protocol::{ConversationSummary, OperatorView};
         actions::close,
         actions::add_tag,
         actions::remove_tag,
+        actions::category,
+        automation::list,
+        automation::get,
+        automation::create,
+        automation::update,
+        automation::delete,
+        automation::get_escalation,
+        automation::put_escalation,
+        automation::get_hours,
+        automation::put_hours,
+        automation::delete_hours,
         operators::list,
         operators::create,
         operators::set_status,
@@ -103,6 +114,13 @@ use crate::protocol::{ConversationSummary, OperatorView};
         actions::PriorityRequest,
         actions::TagRequest,
         actions::NoteRequest,
+        actions::CategoryRequest,
+        automation::AutoReplyList,
+        automation::BusinessHoursView,
+        crate::automation::templates::AutoReplyBody,
+        crate::automation::templates::AutoReplyRow,
+        crate::automation::rules::EscalationRules,
+        crate::automation::hours::BusinessHours,
         operators::OperatorOut,
         operators::NewOperatorRequest,
         operators::OperatorPatch,
@@ -129,6 +147,7 @@ use crate::protocol::{ConversationSummary, OperatorView};
         (name = "widget", description = "The website widget: opening a conversation and reading its history"),
         (name = "auth", description = "Operator sign-in"),
         (name = "conversations", description = "Conversations and their customers"),
+        (name = "automation", description = "Offline auto-reply templates, escalation rules and business hours"),
         (name = "actions", description = "Take, assign, transfer, escalate, priority, resolve, reopen, close, tags and notes; each leaves a system event and an audit entry"),
         (name = "operators", description = "The team: admins manage operators; every operator sets their own status"),
         (name = "groups", description = "Departments and their routing strategies; admins manage them"),
@@ -143,6 +162,7 @@ struct CoreApi;
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = CoreApi::openapi();
     doc.merge(content::openapi());
+    doc.merge(super::privacy::openapi());
     // Modules may describe the same tag differently; the first description wins.
     if let Some(tags) = doc.tags.as_mut() {
         let mut seen = HashSet::new();

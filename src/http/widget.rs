@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::json::Json;
 use super::{client_ip, AppState};
 use crate::actors::conversation::{
-    self, system_action, visible_to_visitor, visitor_facing_name, Customer, First, OpenRequest,
+    self, visible_to_visitor, visitor_action, visitor_facing_name, Customer, First, OpenRequest,
 };
 use crate::auth::hash_token;
 use crate::db::{events, sessions};
@@ -273,7 +273,7 @@ pub async fn events(
             name: visitor_facing_name(&state.config, e),
             text: e.body.clone(),
             at: e.created_at,
-            action: system_action(e).map(str::to_owned),
+            action: visitor_action(e).map(str::to_owned),
         })
         .collect();
     Ok(HttpResponse::Ok().json(Page { items, next }))

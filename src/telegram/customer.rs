@@ -1,5 +1,6 @@
 //! The customer's side, in a private chat with the bot: `/start`, the "Live Support" button and
-//! `/support`, messages and media, edits, `/status`, `/close`, and the limits that keep one
+//! `/support`, messages and media (right after a rating, the next text is its comment: see
+//! `survey`), edits, `/status`, `/close`, and the limits that keep one
 //! customer from flooding support. Nothing here reveals who the customer is to operators:
 //! conversations carry the contact's alias only.
 
@@ -60,6 +61,10 @@ async fn message_inner(tg: &Telegram, msg: &Message) -> AppResult<&'static str> 
     // Everything a customer sends counts, commands too: each costs a reply.
     if tg.hourly.check_key(&customer.contact).is_err() {
         return refuse(tg, customer.contact, lang, Say::TooManyMessages, "messages").await;
+    }
+    // Just after rating a conversation, the next text is the rating's comment.
+    if let Some(outcome) = super::survey::comment(tg, &customer, lang, msg).await? {
+        return Ok(outcome);
     }
     match command.as_ref().map(|(c, _)| c.as_str()) {
         Some("support") => open_ticket(tg, &customer, lang, None).await,

@@ -1067,7 +1067,7 @@ async fn sync_card(
 }
 
 /// One row of buttons; none at all (which removes a card's keyboard) when there are none.
-fn keyboard(buttons: &[Button]) -> InlineKeyboardMarkup {
+pub(super) fn keyboard(buttons: &[Button]) -> InlineKeyboardMarkup {
     let row: Vec<InlineKeyboardButton> = buttons
         .iter()
         .map(|(label, data)| InlineKeyboardButton::callback(label.clone(), data.clone()))

@@ -12,6 +12,7 @@ pub mod login;
 pub mod outbox;
 pub mod polling;
 pub mod store;
+pub mod survey;
 pub mod texts;
 pub mod update;
 pub mod webhook;
@@ -59,6 +60,13 @@ pub(crate) async fn handle(tg: &Telegram, update: &Update) -> AppResult<&'static
         return Ok("ignored");
     }
     if let Some(query) = &update.callback_query {
+        if query
+            .data
+            .as_deref()
+            .is_some_and(|d| d.starts_with(survey::PREFIX))
+        {
+            return survey::pressed(tg, query).await;
+        }
         return group::callback(tg, query).await;
     }
     if let Some(member) = &update.my_chat_member {

@@ -153,13 +153,22 @@ pub fn calls_for(
     for event in events {
         let about = Some((conv.id, Some(event.seq)));
         if conv.channel == Channel::Telegram {
-            if let Some(text) = to_customer(config, texts, conv, lang, event) {
-                for part in split(&text, MAX_TEXT) {
-                    calls.push(NewCall::new(
-                        contact_lane(conv.contact),
-                        about,
-                        &Call::text(part),
-                    ));
+            if let Some((text, buttons)) = to_customer(config, texts, conv, lang, event) {
+                let parts = split(&text, MAX_TEXT);
+                let last = parts.len().saturating_sub(1);
+                for (i, part) in parts.into_iter().enumerate() {
+                    // The buttons go under the end of what they belong to.
+                    let buttons = if i == last {
+                        buttons.clone()
+                    } else {
+                        Vec::new()
+                    };
+                    let call = Call::Text {
+                        text: part,
+                        buttons,
+                        under_card: false,
+                    };
+                    calls.push(NewCall::new(contact_lane(conv.contact), about, &call));
                 }
             }
         }
@@ -240,38 +249,64 @@ fn announcement(conv: &Conversation<'_>, e: &EventRow) -> Option<Call> {
     })
 }
 
-/// What the customer is sent for an event: operators' messages under the team's name (or a
-/// first name), and the end of the conversation; never notes, nor their own messages.
+/// What the customer is sent for an event, with its buttons: operators' messages under the
+/// team's name (or a first name); the end of the conversation (a resolved one with the 1–5
+/// rating buttons); what automation says to them (written in their language by the server);
+/// never notes, internal events, nor their own messages.
 fn to_customer(
     config: &Config,
     texts: &Texts,
     conv: &Conversation<'_>,
     lang: Lang,
     e: &EventRow,
-) -> Option<String> {
-    match (e.kind, e.author) {
-        (EventKind::Message, Author::Operator) => Some(format!(
+) -> Option<(String, Vec<Button>)> {
+    let data = e.data.as_ref();
+    let internal = data
+        .and_then(|d| d.get("internal"))
+        .and_then(serde_json::Value::as_bool)
+        == Some(true);
+    if internal {
+        return None;
+    }
+    let body = || Some(e.body.clone()).filter(|b| !b.trim().is_empty());
+    let text = match (e.kind, e.author) {
+        (EventKind::Message, Author::Operator) => format!(
             "{}: {}",
             crate::actors::conversation::visitor_facing_name(config, e),
             e.body
-        )),
+        ),
         (EventKind::System, _) => match crate::actors::conversation::system_action(e) {
-            Some("resolved") => Some(
-                Say::Resolved {
-                    ticket: conv.ticket,
-                }
-                .rendered(texts, lang),
-            ),
-            Some("closed") => Some(
-                Say::Closed {
-                    ticket: conv.ticket,
-                }
-                .rendered(texts, lang),
-            ),
-            _ => None,
+            Some("resolved") => {
+                let text = format!(
+                    "{}\n\n{}",
+                    Say::Resolved {
+                        ticket: conv.ticket,
+                    }
+                    .rendered(texts, lang),
+                    Say::RatingPrompt.rendered(texts, lang)
+                );
+                return Some((text, super::survey::buttons(conv.id, None)));
+            }
+            Some("auto_reply" | "prioritised" | "after_hours") => body()?,
+            Some("closed")
+                if data.and_then(|d| d.get("reason")).and_then(|r| r.as_str()) == Some("idle") =>
+            {
+                body().unwrap_or_else(|| {
+                    Say::Closed {
+                        ticket: conv.ticket,
+                    }
+                    .rendered(texts, lang)
+                })
+            }
+            Some("closed") => Say::Closed {
+                ticket: conv.ticket,
+            }
+            .rendered(texts, lang),
+            _ => return None,
         },
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some((text, Vec::new()))
 }
 
 /// What a conversation's card shows.
@@ -628,6 +663,184 @@ mod tests {
         assert!(
             matches!(&long[1], Call::Text { text, under_card: true, .. } if text.contains(&long_caption))
         );
+    }
+
+    fn telegram_conv() -> Conversation<'static> {
+        Conversation {
+            id: ConversationId::new(),
+            channel: Channel::Telegram,
+            contact: ContactId::new(),
+            ticket: "SUPP-20261203-ABCDEF",
+            alias: "User-ABCDEF",
+            language: "en",
+        }
+    }
+
+    fn system_event(conv: &Conversation<'_>, seq: i64, body: &str, data: Value) -> EventRow {
+        EventRow {
+            conversation_id: conv.id,
+            seq,
+            kind: EventKind::System,
+            author: Author::System,
+            author_id: None,
+            author_name: "System".into(),
+            body: body.into(),
+            data: Some(data),
+            client_id: None,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn channel_on() -> Config {
+        Config {
+            telegram_bot_token: Some(secrecy::SecretString::from("1:token".to_owned())),
+            telegram_support_chat_id: Some(-100_123),
+            ..Config::default()
+        }
+    }
+
+    /// What the customer's lane is sent for `events`: each call's text and buttons.
+    fn to_the_customer(conv: &Conversation<'_>, events: &[EventRow]) -> Vec<(String, Vec<Button>)> {
+        calls_for(&channel_on(), &Texts::default(), conv, events)
+            .into_iter()
+            .filter(|c| c.lane == contact_lane(conv.contact))
+            .map(|c| match serde_json::from_value::<Call>(c.payload) {
+                Ok(Call::Text { text, buttons, .. }) => (text, buttons),
+                other => panic!("not a text: {other:?}"),
+            })
+            .collect()
+    }
+
+    use serde_json::{json, Value};
+
+    #[test]
+    fn what_automation_says_reaches_the_customer_as_written_and_internal_events_never_do() {
+        let conv = telegram_conv();
+        let events = [
+            system_event(
+                &conv,
+                1,
+                "We are offline; we answer from 9:00.",
+                json!({"action": "after_hours"}),
+            ),
+            system_event(
+                &conv,
+                2,
+                "Спасибо! Оператор скоро ответит.",
+                json!({"action": "auto_reply"}),
+            ),
+            system_event(
+                &conv,
+                3,
+                "Your request is now a priority.",
+                json!({"action": "prioritised"}),
+            ),
+            system_event(
+                &conv,
+                4,
+                "Escalated after 3 unanswered messages",
+                json!({"action": "escalated", "internal": true}),
+            ),
+            system_event(
+                &conv,
+                5,
+                "An internal auto-reply note",
+                json!({"action": "auto_reply", "internal": true}),
+            ),
+            system_event(&conv, 6, "", json!({"action": "auto_reply"})),
+            system_event(
+                &conv,
+                7,
+                "The customer blocked the bot",
+                json!({"action": "unreachable", "internal": true}),
+            ),
+        ];
+        let sent = to_the_customer(&conv, &events);
+        let texts: Vec<&str> = sent.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "We are offline; we answer from 9:00.",
+                "Спасибо! Оператор скоро ответит.",
+                "Your request is now a priority.",
+            ]
+        );
+        assert!(sent.iter().all(|(_, buttons)| buttons.is_empty()));
+    }
+
+    #[test]
+    fn an_idle_close_says_why_and_any_other_close_says_closed_unless_internal() {
+        let conv = telegram_conv();
+        let idle = system_event(
+            &conv,
+            1,
+            "We closed this chat after 24 hours without messages. Write again any time.",
+            json!({"action": "closed", "reason": "idle"}),
+        );
+        let by_operator = system_event(&conv, 2, "Closed by Ann", json!({"action": "closed"}));
+        let internal = system_event(
+            &conv,
+            3,
+            "Closed: abandoned",
+            json!({"action": "closed", "reason": "abandoned", "internal": true}),
+        );
+        let sent = to_the_customer(&conv, &[idle, by_operator, internal]);
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(sent[0].0.starts_with("We closed this chat after 24 hours"));
+        assert_eq!(
+            sent[1].0,
+            "Ticket SUPP-20261203-ABCDEF is closed. Thank you! Write again any time."
+        );
+    }
+
+    #[test]
+    fn every_close_changes_the_card_even_an_internal_one() {
+        let conv = telegram_conv();
+        for data in [
+            json!({"action": "closed", "reason": "idle"}),
+            json!({"action": "closed", "internal": true}),
+            json!({"action": "closed"}),
+        ] {
+            let event = system_event(&conv, 1, "closed", data.clone());
+            let calls = calls_for(&channel_on(), &Texts::default(), &conv, &[event]);
+            let syncs = calls
+                .iter()
+                .filter(|c| c.lane == GROUP_LANE)
+                .filter(|c| {
+                    matches!(
+                        serde_json::from_value(c.payload.clone()),
+                        Ok(Call::SyncCard)
+                    )
+                })
+                .count();
+            assert_eq!(syncs, 1, "{data}");
+        }
+        // Automation's words to the customer are not card changes.
+        let reply = system_event(&conv, 1, "Hello", json!({"action": "auto_reply"}));
+        let calls = calls_for(&channel_on(), &Texts::default(), &conv, &[reply]);
+        assert!(calls.iter().all(|c| c.lane != GROUP_LANE), "{calls:?}");
+    }
+
+    #[test]
+    fn a_resolved_conversation_asks_for_a_rating_with_five_buttons() {
+        let conv = telegram_conv();
+        let resolved = system_event(&conv, 1, "Resolved", json!({"action": "resolved"}));
+        let sent = to_the_customer(&conv, &[resolved]);
+        assert_eq!(sent.len(), 1);
+        let (text, buttons) = &sent[0];
+        assert!(text.contains("SUPP-20261203-ABCDEF was resolved"), "{text}");
+        assert!(text.contains("Rate our help from 1 to 5"), "{text}");
+        let data: Vec<&str> = buttons.iter().map(|(_, d)| d.as_str()).collect();
+        let expected: Vec<String> = (1..=5).map(|n| format!("rate:{}:{n}", conv.id.0)).collect();
+        assert_eq!(data, expected);
+        assert!(buttons.iter().all(|(_, d)| d.len() <= 64));
+        // The web channel's customer is not sent anything through Telegram.
+        let web = Conversation {
+            channel: Channel::Web,
+            ..telegram_conv()
+        };
+        let resolved = system_event(&web, 1, "Resolved", json!({"action": "resolved"}));
+        assert!(to_the_customer(&web, &[resolved]).is_empty());
     }
 
     #[test]

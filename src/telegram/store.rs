@@ -9,7 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use crate::db::schema::{
     channel_identities as ci, contacts, conversations, operator_telegram_links as links,
     telegram_inbox as inbox, telegram_link_codes as codes, telegram_posts as posts,
-    telegram_state as kv,
+    telegram_state as kv, telegram_surveys as surveys,
 };
 use crate::domain::{Channel, ConversationStatus};
 use crate::ids::{ContactId, ConversationId, OperatorId};
@@ -90,7 +90,13 @@ pub async fn purge(conn: &mut AsyncPgConnection, dedupe: chrono::Duration) -> Qu
     let calls = diesel::delete(o::table.filter(o::delivered_at.lt(week).or(o::failed_at.lt(week))))
         .execute(conn)
         .await?;
-    Ok(updates + calls)
+    // A comment is asked for minutes after a rating; a day-old question is long over.
+    let surveys = diesel::delete(
+        surveys::table.filter(surveys::asked_at.lt(Utc::now() - chrono::Duration::days(1))),
+    )
+    .execute(conn)
+    .await?;
+    Ok(updates + calls + surveys)
 }
 
 /// A Telegram customer as the gateway knows them.
@@ -770,4 +776,87 @@ pub async fn delete_text(
         .execute(conn)
         .await?
         > 0)
+}
+
+/// What a rating button press needs to know about its conversation: whose it is, its ticket
+/// and language.
+#[derive(Debug, Clone)]
+pub struct Rated {
+    pub contact: ContactId,
+    pub ticket: String,
+    pub language: String,
+}
+
+/// The Telegram conversation `conversation` (None for any other or an unknown one).
+pub async fn telegram_conversation(
+    conn: &mut AsyncPgConnection,
+    conversation: ConversationId,
+) -> QueryResult<Option<Rated>> {
+    let row: Option<(ContactId, String, String)> = conversations::table
+        .find(conversation)
+        .filter(conversations::channel.eq(Channel::Telegram))
+        .select((
+            conversations::contact_id,
+            conversations::ticket,
+            conversations::language,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|(contact, ticket, language)| Rated {
+        contact,
+        ticket,
+        language,
+    }))
+}
+
+/// The customer rated `conversation` with `score` and is asked for a comment (a later press
+/// asks again, with its score).
+pub async fn ask_comment(
+    conn: &mut AsyncPgConnection,
+    contact: ContactId,
+    conversation: ConversationId,
+    score: i16,
+) -> QueryResult<()> {
+    let now = Utc::now();
+    diesel::insert_into(surveys::table)
+        .values((
+            surveys::contact_id.eq(contact),
+            surveys::conversation_id.eq(conversation),
+            surveys::score.eq(score),
+            surveys::asked_at.eq(now),
+        ))
+        .on_conflict(surveys::contact_id)
+        .do_update()
+        .set((
+            surveys::conversation_id.eq(conversation),
+            surveys::score.eq(score),
+            surveys::asked_at.eq(now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The comment a customer was asked for since `since`: the conversation and its score.
+pub async fn comment_asked(
+    conn: &mut AsyncPgConnection,
+    contact: ContactId,
+    since: DateTime<Utc>,
+) -> QueryResult<Option<(ConversationId, i16)>> {
+    surveys::table
+        .find(contact)
+        .filter(surveys::asked_at.ge(since))
+        .select((surveys::conversation_id, surveys::score))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The customer is no longer asked for a comment (given, skipped, or moved on).
+pub async fn end_survey(conn: &mut AsyncPgConnection, contact: ContactId) -> QueryResult<()> {
+    diesel::delete(surveys::table.find(contact))
+        .execute(conn)
+        .await
+        .map(drop)
 }

@@ -115,25 +115,63 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("linked", &[]),
     ("link_failed", &[]),
     ("unsupported", &[]),
+    ("rating_prompt", &[]),
+    ("rated", &["score"]),
+    ("comment_prompt", &[]),
+    ("comment_thanks", &[]),
+    ("comment_skipped", &[]),
+    ("rating_not_yours", &[]),
+    ("rating_not_resolved", &[]),
+    ("rating_too_late", &[]),
+    ("try_again", &[]),
 ];
 
 /// Everything the bot says, one variant a sentence.
 pub enum Say<'a> {
     Greeting,
     LiveSupportButton,
-    TicketCreated { ticket: &'a str },
-    QueuePosition { position: usize },
-    AlreadyOpen { ticket: &'a str },
-    Status { ticket: &'a str, status: &'a str },
+    TicketCreated {
+        ticket: &'a str,
+    },
+    QueuePosition {
+        position: usize,
+    },
+    AlreadyOpen {
+        ticket: &'a str,
+    },
+    Status {
+        ticket: &'a str,
+        status: &'a str,
+    },
     NoTicket,
-    Closed { ticket: &'a str },
-    Resolved { ticket: &'a str },
+    Closed {
+        ticket: &'a str,
+    },
+    Resolved {
+        ticket: &'a str,
+    },
     TooManyTickets,
     TooManyMessages,
     Blocked,
     Linked,
     LinkFailed,
     Unsupported,
+    /// Under the "resolved" message, above the 1–5 buttons.
+    RatingPrompt,
+    /// The "resolved" message once a button was pressed.
+    Rated {
+        score: i16,
+    },
+    CommentPrompt,
+    CommentThanks,
+    CommentSkipped,
+    /// Someone pressed a rating button of a ticket that is not theirs.
+    RatingNotYours,
+    /// The ticket was reopened: it is rated once it is resolved again.
+    RatingNotResolved,
+    /// The ticket can no longer be rated (closed, or resolved too long ago).
+    RatingTooLate,
+    TryAgain,
 }
 
 impl Say<'_> {
@@ -167,6 +205,15 @@ impl Say<'_> {
             Say::Linked => "linked",
             Say::LinkFailed => "link_failed",
             Say::Unsupported => "unsupported",
+            Say::RatingPrompt => "rating_prompt",
+            Say::Rated { .. } => "rated",
+            Say::CommentPrompt => "comment_prompt",
+            Say::CommentThanks => "comment_thanks",
+            Say::CommentSkipped => "comment_skipped",
+            Say::RatingNotYours => "rating_not_yours",
+            Say::RatingNotResolved => "rating_not_resolved",
+            Say::RatingTooLate => "rating_too_late",
+            Say::TryAgain => "try_again",
         }
     }
 
@@ -178,6 +225,7 @@ impl Say<'_> {
             | Say::Closed { ticket }
             | Say::Resolved { ticket } => vec![("ticket", (*ticket).to_owned())],
             Say::QueuePosition { position } => vec![("position", position.to_string())],
+            Say::Rated { score } => vec![("score", score.to_string())],
             Say::Status { ticket, status } => vec![
                 ("ticket", (*ticket).to_owned()),
                 ("status", (*status).to_owned()),
@@ -222,6 +270,17 @@ impl Say<'_> {
             "linked" => Say::Linked,
             "link_failed" => Say::LinkFailed,
             "unsupported" => Say::Unsupported,
+            "rating_prompt" => Say::RatingPrompt,
+            "rated" => {
+                return Some(Say::Rated { score: 0 }.text(lang).replace('0', "{score}"));
+            }
+            "comment_prompt" => Say::CommentPrompt,
+            "comment_thanks" => Say::CommentThanks,
+            "comment_skipped" => Say::CommentSkipped,
+            "rating_not_yours" => Say::RatingNotYours,
+            "rating_not_resolved" => Say::RatingNotResolved,
+            "rating_too_late" => Say::RatingTooLate,
+            "try_again" => Say::TryAgain,
             _ => return None,
         };
         Some(say.text(lang))
@@ -244,6 +303,15 @@ impl Say<'_> {
             Say::Linked => "Your Telegram account is now linked to your operator account.".into(),
             Say::LinkFailed => "This code is unknown or has expired. Create a new one in the panel.".into(),
             Say::Unsupported => "Sorry, this kind of message cannot be delivered. Please send text, a photo or a file.".into(),
+            Say::RatingPrompt => "How did we do? Rate our help from 1 to 5:".into(),
+            Say::Rated { score } => format!("Your rating: {score} of 5 ⭐."),
+            Say::CommentPrompt => "Thank you! If you want, write a comment as your next message, or send /skip.".into(),
+            Say::CommentThanks => "Thank you for your feedback!".into(),
+            Say::CommentSkipped => "Thank you! No comment needed.".into(),
+            Say::RatingNotYours => "Only the customer of this ticket can rate it.".into(),
+            Say::RatingNotResolved => "This ticket is open again; you can rate it once it is resolved.".into(),
+            Say::RatingTooLate => "Sorry, this ticket can no longer be rated.".into(),
+            Say::TryAgain => "Not available right now; please try again.".into(),
         }
     }
 
@@ -264,6 +332,15 @@ impl Say<'_> {
             Say::Linked => "Ваш аккаунт Telegram привязан к учётной записи оператора.".into(),
             Say::LinkFailed => "Код неизвестен или устарел. Создайте новый в панели.".into(),
             Say::Unsupported => "К сожалению, такое сообщение нельзя передать. Отправьте текст, фото или файл.".into(),
+            Say::RatingPrompt => "Как мы справились? Оцените нашу помощь от 1 до 5:".into(),
+            Say::Rated { score } => format!("Ваша оценка: {score} из 5 ⭐."),
+            Say::CommentPrompt => "Спасибо! Если хотите, напишите комментарий следующим сообщением или отправьте /skip.".into(),
+            Say::CommentThanks => "Спасибо за отзыв!".into(),
+            Say::CommentSkipped => "Спасибо! Комментарий не обязателен.".into(),
+            Say::RatingNotYours => "Оценить обращение может только его автор.".into(),
+            Say::RatingNotResolved => "Обращение снова открыто; оценить его можно после решения.".into(),
+            Say::RatingTooLate => "К сожалению, это обращение уже нельзя оценить.".into(),
+            Say::TryAgain => "Сейчас недоступно; попробуйте ещё раз.".into(),
         }
     }
 }
@@ -340,5 +417,24 @@ mod tests {
             "Nothing open."
         );
         assert_ne!(texts.render(&Say::NoTicket, Lang::RU), "Nothing open.");
+    }
+
+    #[test]
+    fn every_key_has_a_built_in_text_in_both_languages() {
+        for (key, placeholders) in KEYS {
+            for language in ["en", "ru"] {
+                let text = Say::default_text(key, language)
+                    .unwrap_or_else(|| panic!("no built-in text for {key}"));
+                for name in *placeholders {
+                    assert!(text.contains(&format!("{{{name}}}")), "{key}: {text}");
+                }
+            }
+        }
+        assert_eq!(
+            Say::default_text("rated", "en").as_deref(),
+            Some("Your rating: {score} of 5 ⭐.")
+        );
+        assert!(Say::CommentPrompt.text(Lang::EN).contains("/skip"));
+        assert!(Say::CommentPrompt.text(Lang::RU).contains("/skip"));
     }
 }

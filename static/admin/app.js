@@ -1,13 +1,14 @@
 // Boot, the shell (sidebar, list pane, main pane) and hash routing:
 //   #/queue  #/mine  #/all  #/c/<id>  #/dashboard
 //   #/admin/operators  #/admin/groups  #/admin/tags  #/admin/canned  #/admin/telegram
+//   #/admin/automation (supervisors read it, admins change it)
 
 import * as api from './api.js';
 import * as store from './store.js';
 import { h, replace, select, onPick } from './dom.js';
 import { t, tc, lang, languages, setLanguage } from './i18n.js';
 import { toastError } from './toast.js';
-import { notificationPermission, requestNotifications } from './notify.js';
+import { notificationPermission, requestNotifications, notifyEscalation } from './notify.js';
 import { showLogin } from './views/login.js';
 import { mountList } from './views/list.js';
 import { mountChat } from './views/chat.js';
@@ -29,7 +30,11 @@ const NAV = [
   { key: 'tags', href: '#/admin/tags', role: 'admin', section: 'admin' },
   { key: 'canned', href: '#/admin/canned', role: 'admin', section: 'admin' },
   { key: 'telegram', href: '#/admin/telegram', role: 'admin', section: 'admin' },
+  { key: 'automation', href: '#/admin/automation', role: 'supervisor', section: 'admin' },
 ];
+
+/** Admin pages a lower role may open (read-only there); the others are for admins. */
+const ADMIN_PAGE_ROLE = { automation: 'supervisor' };
 
 /** Parses the hash into a route: {view, role, ...}. */
 function parseRoute(hash) {
@@ -44,8 +49,8 @@ function parseRoute(hash) {
   if (/^\/dashboard\/?$/.test(path)) return { view: 'dashboard', nav: 'dashboard', role: 'supervisor' };
   if ((m = path.match(/^\/admin(?:\/([a-z]*))?\/?$/))) {
     const page = m[1] || 'operators';
-    if (['operators', 'groups', 'tags', 'canned', 'telegram'].includes(page)) {
-      return { view: 'admin', page, nav: page, role: 'admin' };
+    if (['operators', 'groups', 'tags', 'canned', 'telegram', 'automation'].includes(page)) {
+      return { view: 'admin', page, nav: page, role: ADMIN_PAGE_ROLE[page] ?? 'admin' };
     }
   }
   return null;
@@ -296,6 +301,55 @@ store.on('me', () => {
   buildShell();
   route();
 });
+
+// ------------------------------------------------------------- automation
+
+/** conversation id → seq of the newest category event applied to its summary */
+const categorySeqs = new Map();
+
+/**
+ * What system events tell the summaries: a category an operator set (that alone sends no
+ * `conversation` frame) or an auto-reply's, which the conversation takes when it has none.
+ */
+function applyCategory(ev) {
+  const { action, category } = ev.data;
+  const c = store.conv(ev.conversation_id);
+  if (!c || ev.seq <= (categorySeqs.get(c.id) ?? 0)) return;
+  if (action === 'category' || (action === 'auto_reply' && !c.category)) {
+    categorySeqs.set(c.id, ev.seq);
+    if ((c.category ?? null) !== (category ?? null)) store.upsert({ id: c.id, category: category ?? null });
+  }
+}
+
+/** An escalation for supervisors and admins, named by its conversation's ticket and alias. */
+async function escalated(info) {
+  if (!store.isSupervisor()) return;
+  let c = store.conv(info.conversation_id);
+  if (!c && (!info.ticket || !info.alias)) {
+    try { c = await api.get(`/conversations/${info.conversation_id}`); } catch { c = null; }
+  }
+  notifyEscalation({ ticket: c?.ticket ?? '', alias: c?.alias ?? '', ...info });
+}
+
+store.on('event', (ev) => {
+  if (ev.kind !== 'system' || !ev.data) return;
+  applyCategory(ev);
+  // My own escalation needs no alert; one by a rule or a colleague does.
+  if (ev.data.action === 'escalated' && ev.data.operator_id !== store.state.me?.id) {
+    escalated({
+      conversation_id: ev.conversation_id,
+      level: ev.data.level,
+      priority: ev.data.priority,
+      trigger: ev.data.trigger ?? 'manual',
+      at: ev.at,
+    });
+  }
+});
+// The `escalated` event, which supervisors get for every conversation, says what the
+// `escalation` frame says; a store that passes the frame on as 'escalation' is heard too.
+// notifyEscalation announces each level once, whichever comes first.
+store.on('escalation', (frame) => escalated(frame));
+
 store.on('unauthorized', async () => {
   try { await api.get('/auth/me'); } catch { /* the 401 handler signs out */ }
 });

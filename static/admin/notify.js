@@ -1,5 +1,6 @@
 // A short beep (WebAudio, nothing fetched) and a desktop notification when a conversation is
-// assigned to me. Permission is asked only from a click on "Enable notifications".
+// assigned to me, and (supervisors and admins) when one is escalated. Permission is asked only
+// from a click on "Enable notifications".
 
 import { t } from './i18n.js';
 import { toast } from './toast.js';
@@ -86,6 +87,50 @@ export function notifyAssigned(summary) {
     n.onclick = () => {
       window.focus();
       location.hash = `#/c/${summary.id}`;
+      n.close();
+    };
+  } catch { /* some browsers only allow notifications from a service worker */ }
+}
+
+const TRIGGERS = ['manual', 'unanswered', 'keyword', 'first_response'];
+
+/** conversation id:level already announced, so a frame and an event make one notice. */
+const escalationsSeen = new Set();
+let escalations = 0;
+
+/**
+ * A conversation was escalated (`{conversation_id, ticket, alias, level, trigger}`, level after
+ * it, 0–2): a notice naming the ticket, alias, level (L1–L3) and trigger in words, with a link
+ * to the conversation, the beep and, if allowed, a desktop notification. Counted in
+ * `window.__sbEscalations` and on `<html data-escalations data-last-escalation>`.
+ */
+export function notifyEscalation(e) {
+  const key = `${e.conversation_id}:${e.level}`;
+  if (escalationsSeen.has(key)) return;
+  escalationsSeen.add(key);
+  if (escalationsSeen.size > 500) escalationsSeen.delete(escalationsSeen.values().next().value);
+  escalations += 1;
+  window.__sbEscalations = escalations;
+  document.documentElement.dataset.escalations = String(escalations);
+  document.documentElement.dataset.lastEscalation = e.conversation_id;
+  const words = {
+    level: `L${Number(e.level ?? 0) + 1}`,
+    alias: e.alias ?? '',
+    ticket: e.ticket ?? '',
+    trigger: TRIGGERS.includes(e.trigger) ? t(`trigger.${e.trigger}`) : String(e.trigger ?? ''),
+  };
+  const href = `#/c/${encodeURIComponent(e.conversation_id)}`;
+  toast(t('notify.escalated.toast', words), 'notice', { action: { label: t('notify.open'), href } });
+  beep();
+  if (!notificationsSupported() || Notification.permission !== 'granted') return;
+  try {
+    const n = new Notification(t('notify.escalated.title', words), {
+      body: t('notify.escalated.body', words),
+      tag: `sb-escalation-${key}`,
+    });
+    n.onclick = () => {
+      window.focus();
+      location.hash = href;
       n.close();
     };
   } catch { /* some browsers only allow notifications from a service worker */ }

@@ -287,6 +287,7 @@ function handleFrame(frame) {
     case 'event': onEvent(frame); break;
     case 'ack': onAck(frame); break;
     case 'typing': emit('typing', frame); break;
+    case 'escalation': emit('escalation', frame); break;
     case 'read': onRead(frame); break;
     case 'presence':
       state.presence = frame.status;

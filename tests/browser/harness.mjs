@@ -74,6 +74,9 @@ export class Server {
       SWITCHBOARD_API_REQUESTS_PER_SEC: '10000',
       SWITCHBOARD_API_BURST: '10000',
       SWITCHBOARD_LOGINS_PER_IP_PER_MIN: '1000',
+      // Offline auto-replies and rule escalations add events of their own; the automation
+      // pages' test turns them on.
+      SWITCHBOARD_AUTOMATION: 'false',
       RUST_LOG: process.env.SB_SERVER_LOG || 'warn',
       ...env,
     };

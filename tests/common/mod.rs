@@ -105,6 +105,9 @@ pub fn test_config(db_url: &str) -> Config {
         api_requests_per_sec: 10_000,
         api_burst: 10_000,
         db_timeout_secs: 2,
+        // Auto-replies and rule escalations add events of their own: tests/automation.rs
+        // turns them on.
+        automation: false,
         ..Config::default()
     }
     .with_database_url(db_url)

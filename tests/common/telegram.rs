@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use base64::Engine;
 use secrecy::SecretString;
 use serde_json::{json, Value};
+use switchboard::clock::{SharedClock, SystemClock};
 use switchboard::config::Config;
 
 use super::fake_bot::FakeBot;
@@ -72,10 +73,24 @@ impl Tg {
     }
 
     async fn start_on_bot(bot: FakeBot, adjust: impl FnOnce(Config) -> Config) -> Tg {
+        Self::start_on_bot_with_clock(bot, adjust, std::sync::Arc::new(SystemClock)).await
+    }
+
+    /// With time driven by `clock` (usually a `ManualClock` the test moves).
+    pub async fn start_with_clock(adjust: impl FnOnce(Config) -> Config, clock: SharedClock) -> Tg {
+        let bot = FakeBot::start(TOKEN).await;
+        Self::start_on_bot_with_clock(bot, adjust, clock).await
+    }
+
+    async fn start_on_bot_with_clock(
+        bot: FakeBot,
+        adjust: impl FnOnce(Config) -> Config,
+        clock: SharedClock,
+    ) -> Tg {
         let db = TestDb::create().await;
         let key = random_key();
         let config = adjust(telegram_config(test_config(&db.url), &bot, &key));
-        let server = TestServer::start_on(db, config).await;
+        let server = TestServer::start_on_with_clock(db, config, clock).await;
         Tg { server, bot, key }
     }
 

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::state::{Plan, State};
 use crate::auth::OperatorIdentity;
+use crate::automation::rules::Trigger;
 use crate::db::audit::AuditEntry;
 use crate::db::event_writer::{AssignmentChange, TagChange};
 use crate::domain::{AssignmentKind, ConversationStatus, Priority};
@@ -35,8 +36,13 @@ pub enum Action {
         group: GroupId,
         name: String,
     },
-    /// One level up (L1 → L2 → L3) and one step of priority up.
+    /// One level up (L1 → L2 → L3) and the priority urgent.
     Escalate(OperatorIdentity),
+    /// What the conversation is about (`None` clears it).
+    SetCategory {
+        by: OperatorIdentity,
+        category: Option<String>,
+    },
     SetPriority {
         by: OperatorIdentity,
         priority: Priority,
@@ -74,6 +80,8 @@ pub enum Action {
 pub enum Unassigned {
     OperatorOffline,
     NoAnswer,
+    /// Escalated: an operator of a higher tier takes over.
+    Escalated,
 }
 
 impl Unassigned {
@@ -81,6 +89,7 @@ impl Unassigned {
         match self {
             Unassigned::OperatorOffline => "operator_offline",
             Unassigned::NoAnswer => "no_answer",
+            Unassigned::Escalated => "escalated",
         }
     }
 }
@@ -99,6 +108,7 @@ impl State {
         &self,
         action: &Action,
         now: DateTime<Utc>,
+        deps: &super::ConversationDeps,
     ) -> AppResult<Option<Plan>> {
         let status = self.snap.status;
         let mut plan = Plan::new(self.snap.clone());
@@ -205,20 +215,30 @@ impl State {
                         "the conversation is already at L3",
                     ));
                 }
-                plan.snap.level += 1;
-                plan.snap.priority = one_step_up(self.snap.priority);
-                let level = plan.snap.level + 1;
-                let data = json!({"action": "escalated", "internal": true, "level": plan.snap.level, "priority": plan.snap.priority, "operator_id": by.id});
-                plan.events.push(self.system_event(
-                    &mut plan.snap,
-                    now,
-                    &format!("Escalated to L{level}"),
-                    data,
-                ));
+                self.escalate(&mut plan, Trigger::Manual, Some(by.id), now, deps);
+            }
+            Action::SetCategory { by, category } => {
+                if !self.may_see(by) {
+                    return Err(forbidden());
+                }
+                if self.snap.status == ConversationStatus::Closed {
+                    return Err(closed());
+                }
+                if *category == self.snap.category {
+                    return Ok(None);
+                }
+                plan.snap.category = category.clone();
+                let text = match category {
+                    Some(c) => format!("Category set to {c}"),
+                    None => "Category cleared".to_owned(),
+                };
+                let data = json!({"action": "category", "internal": true, "category": category, "operator_id": by.id});
+                plan.events
+                    .push(self.system_event(&mut plan.snap, now, &text, data));
                 plan.audit.push(audit(
                     Some(by.id),
-                    "escalate",
-                    json!({"level": plan.snap.level, "priority": plan.snap.priority}),
+                    "category",
+                    json!({"from": self.snap.category, "to": category}),
                 ));
             }
             Action::SetPriority { by, priority } => {
@@ -452,7 +472,12 @@ impl State {
     }
 
     /// An audit entry `conversation.<what>` about this conversation.
-    fn audit(&self, by: Option<OperatorId>, what: &str, details: serde_json::Value) -> AuditEntry {
+    pub(super) fn audit(
+        &self,
+        by: Option<OperatorId>,
+        what: &str,
+        details: serde_json::Value,
+    ) -> AuditEntry {
         let action = format!("conversation.{what}");
         AuditEntry::new(by, &action, "conversation", self.snap.id, details)
     }
@@ -479,14 +504,6 @@ impl State {
             "An operator joined the conversation",
             data,
         ));
-    }
-}
-
-fn one_step_up(p: Priority) -> Priority {
-    match p {
-        Priority::Low => Priority::Medium,
-        Priority::Medium => Priority::High,
-        Priority::High | Priority::Urgent => Priority::Urgent,
     }
 }
 

@@ -47,6 +47,22 @@ pub fn system_action(event: &EventRow) -> Option<&str> {
         .and_then(|a| a.as_str())
 }
 
+/// The action a customer's client words in its own language; none for events the server
+/// already wrote in the customer's language (`data.localized`), whose text is shown as is.
+pub fn visitor_action(event: &EventRow) -> Option<&str> {
+    let localized = event
+        .data
+        .as_ref()
+        .and_then(|d| d.get("localized"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    if localized {
+        None
+    } else {
+        system_action(event)
+    }
+}
+
 pub fn visitor_event_frame(config: &Config, event: &EventRow) -> bytestring::ByteString {
     encode(&VisitorOut::Event {
         seq: event.seq,
@@ -55,7 +71,7 @@ pub fn visitor_event_frame(config: &Config, event: &EventRow) -> bytestring::Byt
         name: &visitor_facing_name(config, event),
         text: &event.body,
         at: event.created_at,
-        action: system_action(event),
+        action: visitor_action(event),
     })
 }
 

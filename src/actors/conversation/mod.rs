@@ -4,6 +4,8 @@
 //! write are atomic, so a conversation has one total order and no gaps.
 
 mod actions;
+mod automate;
+mod erase;
 mod fanout;
 mod open;
 mod state;
@@ -38,7 +40,7 @@ use crate::protocol::{encode, ConversationSummary, OperatorOut, VisitorOut};
 pub use actions::{Action, Unassigned};
 use fanout::send_ack;
 pub use fanout::{
-    operator_event_frame, system_action, visible_to_visitor, visitor_event_frame,
+    operator_event_frame, system_action, visible_to_visitor, visitor_action, visitor_event_frame,
     visitor_facing_name,
 };
 pub use open::{open, Customer, First, OpenRequest, Opened};
@@ -51,7 +53,7 @@ const SYSTEM_NAME: &str = "System";
 /// just before a disconnect would be lost. A busy conversation gets room for bursts instead.
 const MAILBOX_CAPACITY: usize = 1024;
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
-const MAX_COMMENT_CHARS: usize = 1000;
+pub const MAX_COMMENT_CHARS: usize = 1000;
 
 /// What every Conversation actor needs; shared by all of them.
 #[derive(Clone)]
@@ -64,6 +66,10 @@ pub struct ConversationDeps {
     pub telegram_outbox: Arc<tokio::sync::Notify>,
     /// What the bot says to customers, with the texts admins wrote.
     pub telegram_texts: Arc<crate::telegram::texts::Texts>,
+    /// The time conversations go by (tests move a manual clock).
+    pub clock: crate::clock::SharedClock,
+    /// Auto-replies, escalation rules, business hours, and the scheduler's wake-up.
+    pub automation: Arc<crate::automation::Automation>,
 }
 
 /// Who is asking.
@@ -230,6 +236,15 @@ struct PersistReads;
 /// next event, so lists and reloaded panels show them; a burst of marks costs one write.
 const READ_MARK_DELAY: Duration = Duration::from_secs(2);
 
+/// From the scheduler: a stored deadline of this conversation fell due.
+#[derive(Message)]
+#[rtype(result = "AppResult<()>")]
+pub struct DeadlineDue {
+    /// `None`: a kind this version does not know (its row is dropped).
+    pub kind: Option<crate::automation::deadlines::Kind>,
+    pub due_at: DateTime<Utc>,
+}
+
 /// Stop at once without persisting anything: what a crash looks like to everyone else.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -316,6 +331,27 @@ impl Conversation {
     /// Commits `plan`; on success applies it and fans its events out, on failure forgets the
     /// state so the next request re-reads what was really stored.
     fn commit(&mut self, plan: Plan) -> ResponseActFuture<Self, AppResult<()>> {
+        use crate::automation::deadlines::{changes, Kind};
+        let now = self.deps.clock.now();
+        let deadlines = self
+            .state
+            .as_ref()
+            .map(|s| {
+                let mut wanted = s.wanted_deadlines(&plan.snap, &self.deps);
+                // The first message's automation clears its own deadline; nothing else may.
+                if let (Some(due), false) = (s.armed.get(&Kind::Automate), plan.first_automated) {
+                    wanted.insert(Kind::Automate, *due);
+                }
+                changes(&s.armed, &wanted, now)
+            })
+            .unwrap_or_default();
+        // A deadline that found nothing to do and nothing to move: no write.
+        if plan.events.is_empty()
+            && deadlines.is_empty()
+            && self.state.as_ref().is_some_and(|s| plan.snap == s.snap)
+        {
+            return Box::pin(fut::ready(Ok(())));
+        }
         let outbox = self
             .state
             .as_ref()
@@ -329,6 +365,7 @@ impl Conversation {
             audit: plan.audit.clone(),
             tag: plan.tag,
             outbox,
+            deadlines: deadlines.clone(),
         };
         let writer = self.deps.writer.clone();
         Box::pin(
@@ -340,6 +377,7 @@ impl Conversation {
                         }
                         // Idle time runs from the end of the write, not its start.
                         act.last_activity = Instant::now();
+                        act.armed(&deadlines);
                         act.apply(plan);
                         Ok(())
                     }
@@ -350,6 +388,48 @@ impl Conversation {
                 },
             ),
         )
+    }
+
+    /// The deadlines just stored; the scheduler hears of the earliest new one.
+    fn armed(&mut self, changes: &[crate::automation::deadlines::Change]) {
+        use crate::automation::deadlines::{apply, Change};
+        if let Some(state) = self.state.as_mut() {
+            apply(&mut state.armed, changes);
+        }
+        let earliest = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Set(_, due) => Some(*due),
+                Change::Clear(_) => None,
+            })
+            .min();
+        if let Some(due) = earliest {
+            self.deps.automation.timers.arm(due);
+        }
+    }
+
+    /// Every online supervisor hears of an escalation.
+    fn tell_supervisors(&self, event: &EventRow) {
+        let Some(state) = self.state.as_ref() else {
+            return;
+        };
+        let data = event.data.as_ref();
+        let trigger = data
+            .and_then(|d| d.get("trigger"))
+            .and_then(|t| t.as_str())
+            .unwrap_or("manual");
+        let frame = encode(&OperatorOut::Escalation {
+            conversation_id: self.id,
+            ticket: &state.ticket,
+            alias: &state.alias,
+            level: state.snap.level,
+            priority: state.snap.priority,
+            trigger,
+            at: event.created_at,
+        });
+        self.deps
+            .router
+            .do_send(super::router::NotifySupervisors(frame));
     }
 
     fn apply(&mut self, plan: Plan) {
@@ -375,8 +455,10 @@ impl Conversation {
             None => {}
         }
         state.tags.sort_by(|a, b| a.1.cmp(&b.1));
-        if let (Some(key), Some(last)) = (plan.sent, plan.events.last()) {
-            state.sent.insert(key, (last.seq, last.created_at));
+        // A retry is answered with the message's own seq (automation may have added events
+        // after it).
+        if let (Some(key), Some((ack, _))) = (plan.sent, plan.ack.as_ref()) {
+            state.sent.insert(key, (ack.seq, ack.at));
         }
         if let Some((ack, origin)) = &plan.ack {
             send_ack(origin.as_ref(), ack);
@@ -388,6 +470,7 @@ impl Conversation {
             || before.level != after.level
             || before.group_id != after.group_id
             || before.tags != after.tags
+            || before.category != after.category
             || before.is_dormant() != after.is_dormant()
             || answered_before != state.answered;
         if routing_changed {
@@ -404,6 +487,9 @@ impl Conversation {
         }
         for event in &plan.events {
             self.publish(event);
+            if system_action(event) == Some("escalated") {
+                self.tell_supervisors(event);
+            }
         }
     }
 
@@ -563,7 +649,7 @@ impl Handler<PostMessage> for Conversation {
         AtomicResponse::new(self.with_state(ctx, move |act, _ctx| {
             let plan = match act
                 .state()
-                .and_then(|s| s.plan_post(&act.deps.config, &msg, Utc::now()))
+                .and_then(|s| s.plan_post(&act.deps, &msg, act.deps.clock.now()))
             {
                 Ok(Ok(plan)) => plan,
                 Ok(Err(original)) => {
@@ -592,7 +678,11 @@ impl Handler<Act> for Conversation {
 
     fn handle(&mut self, msg: Act, ctx: &mut Context<Self>) -> Self::Result {
         AtomicResponse::new(self.with_state(ctx, move |act, _ctx| {
-            match act.state().and_then(|s| s.plan_action(&msg.0, Utc::now())) {
+            let now = act.deps.clock.now();
+            match act
+                .state()
+                .and_then(|s| s.plan_action(&msg.0, now, &act.deps))
+            {
                 Ok(Some(plan)) => Box::pin(
                     act.commit(plan)
                         .map(|result, act, _ctx| result.and_then(|()| act.state_summary())),
@@ -753,6 +843,15 @@ impl Handler<Rate> for Conversation {
                             "a conversation can be rated once it is resolved",
                         ));
                     }
+                    // A rating may be given, or changed, within the reopen window.
+                    let window = chrono::Duration::hours(act.deps.config.reopen_window_hours);
+                    let ended = s.snap.resolved_at.or(s.snap.closed_at);
+                    if ended.is_none_or(|at| act.deps.clock.now() - at > window) {
+                        return Err(AppError::conflict(
+                            "rating_closed",
+                            "the time to rate this conversation has passed",
+                        ));
+                    }
                     if !(1..=5).contains(&msg.score) {
                         return Err(AppError::invalid("score", "score must be 1 to 5"));
                     }
@@ -774,6 +873,7 @@ impl Handler<Rate> for Conversation {
             let pool = act.deps.pool.clone();
             let id = act.id;
             let (score, comment) = (msg.score, msg.comment);
+            let now = act.deps.clock.now();
             let write = async move {
                 use crate::db::schema::conversations as c;
                 let mut conn = pool.get().await?;
@@ -781,7 +881,7 @@ impl Handler<Rate> for Conversation {
                     .set((
                         c::rating.eq(score),
                         c::rating_comment.eq(comment),
-                        c::rated_at.eq(Utc::now()),
+                        c::rated_at.eq(now),
                     ))
                     .execute(&mut conn)
                     .await?;
@@ -895,6 +995,7 @@ impl Conversation {
             audit: Vec::new(),
             tag: None,
             outbox: Vec::new(),
+            deadlines: Vec::new(),
         })
     }
 }
@@ -981,5 +1082,61 @@ impl Handler<Kill> for Conversation {
 
     fn handle(&mut self, _msg: Kill, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+impl Handler<DeadlineDue> for Conversation {
+    type Result = AtomicResponse<Self, AppResult<()>>;
+
+    fn handle(&mut self, msg: DeadlineDue, ctx: &mut Context<Self>) -> Self::Result {
+        use crate::automation::deadlines::Kind;
+        let Some(kind) = msg.kind else {
+            let (pool, id) = (self.deps.pool.clone(), self.id);
+            return AtomicResponse::new(Box::pin(fut::wrap_future(async move {
+                let mut conn = pool.get().await?;
+                crate::automation::deadlines::drop_unknown(&mut conn, id).await?;
+                Ok(())
+            })));
+        };
+        AtomicResponse::new(self.with_state(ctx, move |act, _ctx| {
+            let now = act.deps.clock.now();
+            if let Some(state) = act.state.as_mut() {
+                if kind == Kind::Automate && !state.armed.contains_key(&kind) {
+                    // Handled already.
+                    return Box::pin(fut::ready(Ok(())));
+                }
+                // What the scheduler read is what is stored: the row is rewritten or cleared
+                // below, whatever this actor thought it held.
+                state.armed.insert(kind, msg.due_at);
+            }
+            if kind == Kind::Automate {
+                let (pool, id) = (act.deps.pool.clone(), act.id);
+                let first = async move {
+                    let mut conn = pool.get().await?;
+                    AppResult::Ok(crate::db::events::first_customer_text(&mut conn, id).await?)
+                };
+                return Box::pin(fut::wrap_future::<_, Self>(first).then(
+                    move |text, act, _ctx| -> ResponseActFuture<Self, AppResult<()>> {
+                        let plan = match (text, act.state.as_ref()) {
+                            (Ok(text), Some(state)) => state.plan_first_message(
+                                text.as_deref().unwrap_or(""),
+                                now,
+                                &act.deps,
+                            ),
+                            (Err(e), _) => return Box::pin(fut::ready(Err(e))),
+                            (_, None) => return Box::pin(fut::ready(Err(AppError::Unavailable))),
+                        };
+                        act.commit(plan)
+                    },
+                ));
+            }
+            let plan = match act.state.as_ref() {
+                Some(state) => state
+                    .plan_deadline(kind, now, &act.deps)
+                    .unwrap_or_else(|| Plan::new(state.snap.clone())),
+                None => return Box::pin(fut::ready(Err(AppError::Unavailable))),
+            };
+            act.commit(plan)
+        }))
     }
 }

@@ -104,7 +104,7 @@ pub async fn open(deps: &ConversationDeps, request: OpenRequest) -> AppResult<Op
     };
     let preferred = returning.as_ref().and_then(|(_, _, p)| *p);
     for _ in 0..TICKET_ATTEMPTS {
-        let now = Utc::now();
+        let now = deps.clock.now();
         let ticket = ticket::new_ticket(now);
         let id = ConversationId::new();
         let (contact, alias, new_contact) = match &returning {
@@ -206,6 +206,11 @@ pub async fn open(deps: &ConversationDeps, request: OpenRequest) -> AppResult<Op
                         last_seq: i64::from(first.is_some()),
                         last_message_at: first.as_ref().map(|_| now),
                         unanswered: i32::from(from_customer),
+                        automation: if from_customer {
+                            serde_json::json!({"customer_wrote_at": now})
+                        } else {
+                            serde_json::json!({})
+                        },
                     },
                 )
                 .await?;
@@ -229,6 +234,17 @@ pub async fn open(deps: &ConversationDeps, request: OpenRequest) -> AppResult<Op
                         .await?;
                 }
                 crate::telegram::outbox::insert(conn, &calls).await?;
+                if first.is_some() {
+                    // Its actor runs the first message's automation (an auto-reply, an
+                    // escalation) and sets its deadlines, soon and exactly once.
+                    use crate::automation::deadlines::{self, Change, Kind};
+                    let kind = if from_customer && deps.config.automation {
+                        Kind::Automate
+                    } else {
+                        Kind::Review
+                    };
+                    deadlines::write(conn, &[(id, Change::Set(kind, now))]).await?;
+                }
                 Ok(())
             })
             .await;
@@ -236,6 +252,9 @@ pub async fn open(deps: &ConversationDeps, request: OpenRequest) -> AppResult<Op
             Ok(()) => {
                 if !calls.is_empty() {
                     deps.telegram_outbox.notify_one();
+                }
+                if first.is_some() {
+                    deps.automation.timers.arm(now);
                 }
                 let (row, alias) = conversations::find(&mut conn, id).await?;
                 let summary = ConversationSummary::from(&(row, alias));

@@ -41,6 +41,8 @@ pub(super) struct State {
     pub(super) previous_assignee: Option<OperatorId>,
     /// The customer is blocked (until then, if given): nothing they send is stored.
     pub(super) blocked: Option<Option<DateTime<Utc>>>,
+    /// The deadlines stored for this conversation.
+    pub(super) armed: crate::automation::deadlines::Armed,
 }
 
 impl State {
@@ -66,6 +68,7 @@ impl State {
             visitor_read_seq: self.snap.visitor_read_seq,
             operator_read_seq: self.snap.operator_read_seq,
             created_at: self.created_at,
+            category: self.snap.category.clone(),
         }
     }
 
@@ -110,6 +113,9 @@ pub(super) struct Plan {
     pub(super) tag: Option<TagChange>,
     /// The name of a tag being added, for the summary.
     pub(super) tag_name: Option<String>,
+    /// This write runs the first message's automation: its `Automate` deadline goes with it
+    /// (any other write keeps it).
+    pub(super) first_automated: bool,
 }
 
 impl Plan {
@@ -124,6 +130,7 @@ impl Plan {
             audit: Vec::new(),
             tag: None,
             tag_name: None,
+            first_automated: false,
         }
     }
 }
@@ -131,10 +138,11 @@ impl Plan {
 impl State {
     pub(super) fn plan_post(
         &self,
-        config: &Config,
+        deps: &super::ConversationDeps,
         msg: &PostMessage,
         now: DateTime<Utc>,
     ) -> AppResult<Result<Plan, Ack>> {
+        let config = &deps.config;
         let client_id = msg.client_id.as_str();
         if client_id.is_empty() || client_id.chars().count() > MAX_CLIENT_ID_CHARS {
             return Err(AppError::invalid(
@@ -233,9 +241,14 @@ impl State {
         if msg.kind == EventKind::Message {
             snap.last_message_at = Some(now);
             match &msg.by {
-                By::Visitor(_) => snap.unanswered += 1,
+                By::Visitor(_) => {
+                    snap.unanswered += 1;
+                    snap.automation.customer_wrote_at.get_or_insert(now);
+                }
                 By::Operator(op) => {
                     snap.unanswered = 0;
+                    // The unanswered-messages rule counts from the reply on.
+                    snap.automation.mark = 0;
                     snap.first_response_at.get_or_insert(now);
                     if snap.assignee_id == Some(op.id) && !state.answered {
                         assignment = Some(AssignmentChange::FirstResponse);
@@ -251,14 +264,18 @@ impl State {
             seq: snap.last_seq,
             at: now,
         };
-        Ok(Ok(Plan {
+        let mut plan = Plan {
             events,
             assignment,
             sent: Some(key),
             answered,
             ack: Some((ack, msg.origin.clone())),
             ..Plan::new(snap)
-        }))
+        };
+        if author == Author::Visitor && msg.kind == EventKind::Message {
+            self.automate(&mut plan, &msg.text, now, deps);
+        }
+        Ok(Ok(plan))
     }
 
     pub(super) fn system_event(
@@ -293,6 +310,7 @@ pub(super) async fn load_state(pool: DbPool, id: ConversationId) -> AppResult<St
             other => other.into(),
         })?;
     let stored_max = events::max_seq(&mut conn, id).await?;
+    let armed = crate::automation::deadlines::load(&mut conn, id).await?;
     let answered = conversations::open_assignment_answered(&mut conn, id).await?;
     let tags = conversations::tags_of(&mut conn, id).await?;
     let blocked = crate::db::contacts::block_of(&mut conn, row.contact_id)
@@ -324,5 +342,6 @@ pub(super) async fn load_state(pool: DbPool, id: ConversationId) -> AppResult<St
         tags,
         previous_assignee: row.assignee_id,
         blocked,
+        armed,
     })
 }

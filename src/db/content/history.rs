@@ -20,6 +20,7 @@ pub async fn other_conversations(
         .inner_join(contacts::table)
         .filter(conversations::contact_id.eq(contact))
         .filter(conversations::id.ne(except))
+        .filter(conversations::deleted_at.is_null())
         .order((conversations::created_at.desc(), conversations::id.desc()))
         .limit(limit)
         .select((ConversationRow::as_select(), contacts::alias))

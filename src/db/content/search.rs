@@ -56,6 +56,7 @@ JOIN events e ON e.search @@ q.query
 JOIN conversations c ON c.id = e.conversation_id
 JOIN contacts ct ON ct.id = c.contact_id
 WHERE e.kind IN ('message', 'note')
+  AND c.deleted_at IS NULL
   AND ($2::uuid IS NULL OR c.status = 'pending' OR c.assignee_id = $2::uuid)
   AND ($3::timestamptz IS NULL
        OR (e.created_at, e.conversation_id, e.seq) < ($3::timestamptz, $4::uuid, $5::bigint))

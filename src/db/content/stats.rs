@@ -1,5 +1,6 @@
 //! Statistics over a period `[from, to)`, computed by PostgreSQL aggregates: volume by status
-//! and channel, first response and resolution times, satisfaction, and per-operator figures.
+//! and channel, first response and resolution times, satisfaction (mean rating and CSAT, the
+//! share of ratings that are 4 or 5), and per-operator and per-group figures.
 
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{
@@ -9,7 +10,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::domain::{Channel, ConversationStatus, Presence, Role};
-use crate::ids::OperatorId;
+use crate::ids::{GroupId, OperatorId};
 
 /// How many conversations created in the period have a given status and channel now.
 #[derive(Debug, Clone, QueryableByName)]
@@ -40,8 +41,14 @@ pub struct TimingRow {
     pub resolution_p90: Option<f64>,
     #[diesel(sql_type = BigInt)]
     pub rated: i64,
+    /// The mean rating.
     #[diesel(sql_type = Nullable<Double>)]
     pub csat: Option<f64>,
+    /// Ratings of 4 or 5, and their share of the ratings.
+    #[diesel(sql_type = BigInt)]
+    pub satisfied: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub csat_share: Option<f64>,
 }
 
 #[derive(Debug, Clone, QueryableByName)]
@@ -64,8 +71,33 @@ pub struct OperatorStatsRow {
     pub handled: i64,
     #[diesel(sql_type = BigInt)]
     pub rated: i64,
+    /// The mean rating.
     #[diesel(sql_type = Nullable<Double>)]
     pub csat: Option<f64>,
+    #[diesel(sql_type = BigInt)]
+    pub satisfied: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub csat_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct GroupStatsRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: GroupId,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Bool)]
+    pub deleted: bool,
+    #[diesel(sql_type = BigInt)]
+    pub handled: i64,
+    #[diesel(sql_type = BigInt)]
+    pub rated: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub average: Option<f64>,
+    #[diesel(sql_type = BigInt)]
+    pub satisfied: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub csat_share: Option<f64>,
 }
 
 pub async fn volume(
@@ -109,7 +141,9 @@ pub async fn timings(
                 percentile_cont(0.5) WITHIN GROUP (ORDER BY resolution) AS resolution_median,
                 percentile_cont(0.9) WITHIN GROUP (ORDER BY resolution) AS resolution_p90,
                 count(rating) AS rated,
-                avg(rating)::float8 AS csat
+                avg(rating)::float8 AS csat,
+                count(*) FILTER (WHERE rating >= 4) AS satisfied,
+                (count(*) FILTER (WHERE rating >= 4))::float8 / nullif(count(rating), 0) AS csat_share
          FROM d",
     )
     .bind::<Timestamptz, _>(from)
@@ -129,7 +163,8 @@ pub async fn per_operator(
     diesel::sql_query(
         "WITH handled AS (
              SELECT assignee_id, count(*) AS handled, count(rating) AS rated,
-                    avg(rating)::float8 AS csat
+                    avg(rating)::float8 AS csat,
+                    count(*) FILTER (WHERE rating >= 4) AS satisfied
              FROM conversations
              WHERE assignee_id IS NOT NULL
                AND ((resolved_at >= $1 AND resolved_at < $2)
@@ -146,12 +181,49 @@ pub async fn per_operator(
                 coalesce(l.load, 0) AS load,
                 coalesce(h.handled, 0) AS handled,
                 coalesce(h.rated, 0) AS rated,
-                h.csat
+                h.csat,
+                coalesce(h.satisfied, 0) AS satisfied,
+                h.satisfied::float8 / nullif(h.rated, 0) AS csat_share
          FROM operators o
          LEFT JOIN handled h ON h.assignee_id = o.id
          LEFT JOIN load l ON l.assignee_id = o.id
          WHERE o.deleted_at IS NULL OR h.handled IS NOT NULL
          ORDER BY lower(o.name), o.id",
+    )
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .load(conn)
+    .await
+}
+
+// As per operator: a conversation counts for its group when it was resolved or closed in the
+// period (ratings come after that). Live groups are always listed, the default first; deleted
+// ones only when they handled something in the period.
+pub async fn per_group(
+    conn: &mut AsyncPgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> diesel::QueryResult<Vec<GroupStatsRow>> {
+    diesel::sql_query(
+        "WITH handled AS (
+             SELECT group_id, count(*) AS handled, count(rating) AS rated,
+                    avg(rating)::float8 AS average,
+                    count(*) FILTER (WHERE rating >= 4) AS satisfied
+             FROM conversations
+             WHERE (resolved_at >= $1 AND resolved_at < $2)
+                OR (closed_at >= $1 AND closed_at < $2)
+             GROUP BY group_id
+         )
+         SELECT g.id, g.name, g.deleted_at IS NOT NULL AS deleted,
+                coalesce(h.handled, 0) AS handled,
+                coalesce(h.rated, 0) AS rated,
+                h.average,
+                coalesce(h.satisfied, 0) AS satisfied,
+                h.satisfied::float8 / nullif(h.rated, 0) AS csat_share
+         FROM groups g
+         LEFT JOIN handled h ON h.group_id = g.id
+         WHERE g.deleted_at IS NULL OR h.handled IS NOT NULL
+         ORDER BY g.is_default DESC, lower(g.name), g.id",
     )
     .bind::<Timestamptz, _>(from)
     .bind::<Timestamptz, _>(to)

@@ -4,7 +4,7 @@
 pub mod audit;
 pub mod canned;
 pub mod contact;
-mod db_errors;
+pub(crate) mod db_errors;
 mod params;
 pub mod search;
 pub mod stats;

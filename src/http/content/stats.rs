@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::params;
-use crate::db::content::stats::{self, OperatorStatsRow};
+use crate::db::content::stats::{self, GroupStatsRow, OperatorStatsRow};
 use crate::domain::{Channel, ConversationStatus, Presence, Role};
 use crate::error::{ApiError, AppError, AppResult};
 use crate::http::auth::AuthOperator;
 use crate::http::AppState;
-use crate::ids::OperatorId;
+use crate::ids::{GroupId, OperatorId};
 
 const DEFAULT_PERIOD_DAYS: i64 = 7;
 
@@ -37,10 +37,13 @@ pub struct Stats {
     /// From creation to resolution, over conversations created in the period that are
     /// resolved.
     pub resolution: Durations,
-    /// Ratings of conversations created in the period.
+    /// Ratings of conversations created in the period: their count, mean and CSAT.
     pub csat: Satisfaction,
     /// Every operator (and deleted ones who handled conversations in the period), by name.
     pub operators: Vec<OperatorStats>,
+    /// Every group (and deleted ones that handled conversations in the period), the default
+    /// group first, then by name.
+    pub groups: Vec<GroupStats>,
 }
 
 #[derive(Debug, Default, Serialize, ToSchema)]
@@ -73,12 +76,19 @@ pub struct Durations {
     pub p90_secs: Option<f64>,
 }
 
+/// Customers' ratings (1–5), from the widget and from Telegram alike.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Satisfaction {
     /// How many conversations were rated.
     pub count: i64,
     /// Mean rating (1–5); null when none.
     pub average: Option<f64>,
+    /// How many ratings were 4 or 5.
+    pub satisfied: i64,
+    /// CSAT: the share of ratings that are 4 or 5 (`satisfied / count`, 0.0–1.0); null when
+    /// none.
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub share: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -97,6 +107,11 @@ pub struct OperatorStats {
     /// How many of those were rated, and their mean rating (null when none).
     pub rated: i64,
     pub csat: Option<f64>,
+    /// How many of those ratings were 4 or 5.
+    pub satisfied: i64,
+    /// CSAT: the share of their ratings that are 4 or 5 (0.0–1.0); null when none.
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub csat_share: Option<f64>,
 }
 
 impl From<OperatorStatsRow> for OperatorStats {
@@ -112,6 +127,42 @@ impl From<OperatorStatsRow> for OperatorStats {
             handled: row.handled,
             rated: row.rated,
             csat: row.csat,
+            satisfied: row.satisfied,
+            csat_share: row.csat_share,
+        }
+    }
+}
+
+/// A group's figures: the conversations of the group resolved or closed in the period (whoever
+/// handled them, or nobody) and their ratings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupStats {
+    pub id: GroupId,
+    pub name: String,
+    pub deleted: bool,
+    /// Conversations of the group resolved or closed in the period.
+    pub handled: i64,
+    /// How many of those were rated, and their mean rating (1–5; null when none).
+    pub rated: i64,
+    pub average: Option<f64>,
+    /// How many of those ratings were 4 or 5.
+    pub satisfied: i64,
+    /// CSAT: the share of their ratings that are 4 or 5 (0.0–1.0); null when none.
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub csat_share: Option<f64>,
+}
+
+impl From<GroupStatsRow> for GroupStats {
+    fn from(row: GroupStatsRow) -> Self {
+        GroupStats {
+            id: row.id,
+            name: row.name,
+            deleted: row.deleted,
+            handled: row.handled,
+            rated: row.rated,
+            average: row.average,
+            satisfied: row.satisfied,
+            csat_share: row.csat_share,
         }
     }
 }
@@ -171,6 +222,11 @@ pub async fn stats(
         .into_iter()
         .map(OperatorStats::from)
         .collect();
+    let groups = stats::per_group(&mut conn, from, to)
+        .await?
+        .into_iter()
+        .map(GroupStats::from)
+        .collect();
     Ok(HttpResponse::Ok().json(Stats {
         from,
         to,
@@ -188,8 +244,11 @@ pub async fn stats(
         csat: Satisfaction {
             count: t.rated,
             average: t.csat,
+            satisfied: t.satisfied,
+            share: t.csat_share,
         },
         operators,
+        groups,
     }))
 }
 

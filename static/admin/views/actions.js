@@ -1,11 +1,13 @@
 // The chat header's actions. Only what the status and role allow is shown:
-//   take, assign (supervisor), transfer, escalate, priority, resolve, reopen, close, tags.
+//   take, assign (supervisor), transfer, escalate, priority, resolve, reopen, close, tags,
+//   and the category (its own control, kept across summary updates).
 
 import * as api from '../api.js';
 import * as store from '../store.js';
-import { h, replace, onPick } from '../dom.js';
+import { h, replace, onPick, uid } from '../dom.js';
 import { t, tc } from '../i18n.js';
 import { toast, toastError } from '../toast.js';
+import { knownCategories } from './automation.js';
 
 const PRIORITIES = ['low', 'medium', 'high', 'urgent'];
 
@@ -26,6 +28,7 @@ export function permissions(c) {
     reopen: c.status === 'resolved' && mayAct,
     close: c.status !== 'closed' && mayAct,
     tags: c.status !== 'closed' && (sup || mine || c.status === 'pending'),
+    category: c.status !== 'closed',
   };
 }
 
@@ -173,4 +176,122 @@ function tagsEditor(c, base, editable, run) {
     wrap.append(add);
   }
   return wrap;
+}
+
+/** The "Other…" option: a colon is never part of a category. */
+const OTHER = ':other';
+
+/**
+ * The conversation's category: a select of the known categories (the templates', see
+ * automation.js), "None" to clear it and "Other…" for a new one typed in. Built once per chat
+ * view and updated with each summary, so a category being typed survives live updates.
+ * `POST /conversations/{id}/category` answers with the summary.
+ */
+export function createCategoryControl(id) {
+  let current = null; // the summary's category
+  let editable = false;
+  let destroyed = false;
+  const selectId = uid('category');
+
+  const sel = h('select', { id: selectId, class: 'category-select', 'data-testid': 'category-select' });
+  const input = h('input', {
+    type: 'text', maxlength: '40', autocomplete: 'off', spellcheck: 'false',
+    'data-testid': 'category-input', 'aria-label': t('category.custom'), placeholder: t('category.placeholder'),
+  });
+  const setBtn = h('button', { type: 'submit', class: 'btn btn-secondary btn-small', 'data-testid': 'category-set' }, t('category.set'));
+  const cancelBtn = h('button', { type: 'button', class: 'btn btn-link btn-small' }, t('admin.cancel'));
+  const other = h('form', { class: 'category-other', hidden: true, novalidate: true }, input, setBtn, cancelBtn);
+  const error = h('p', { class: 'field-error', hidden: true, id: uid('err'), 'data-testid': 'category-error' });
+  input.setAttribute('aria-describedby', error.id);
+  const el = h('div', { class: 'category-field', 'data-testid': 'chat-category' },
+    h('label', { for: selectId, class: 'muted' }, `${t('conv.category')}:`),
+    sel, other, error);
+
+  function showError(message) {
+    error.textContent = message ?? '';
+    error.hidden = !message;
+    if (message) error.setAttribute('role', 'alert'); else error.removeAttribute('role');
+    if (message && !other.hidden) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
+  }
+
+  async function fillOptions() {
+    const known = await knownCategories().catch(() => []);
+    if (destroyed) return;
+    const values = new Set(known);
+    if (current) values.add(current);
+    // A choice being made (staged from the keyboard, or "Other…" open) stays chosen.
+    const staged = sel.classList.contains('is-staged') || !other.hidden;
+    const value = staged ? sel.value : current ?? '';
+    replace(sel,
+      h('option', { value: '' }, t('category.none')),
+      [...values].sort().map((c) => h('option', { value: c }, c)),
+      h('option', { value: OTHER }, t('category.other')));
+    sel.value = value;
+  }
+
+  async function apply(category) {
+    sel.disabled = true;
+    setBtn.disabled = true;
+    showError(null);
+    try {
+      const summary = await api.post(`/conversations/${id}/category`, { category });
+      if (summary?.id) store.upsert(summary);
+      other.hidden = true;
+      fillOptions();
+      toast(category ? t('category.saved', { category }) : t('category.cleared'), 'info');
+      return true;
+    } catch (err) {
+      if (destroyed) return false;
+      showError(err.message);
+      if (other.hidden) sel.value = current ?? '';
+      return false;
+    } finally {
+      if (!destroyed) {
+        sel.disabled = !editable;
+        setBtn.disabled = false;
+      }
+    }
+  }
+
+  onPick(sel, (value) => {
+    if (value === OTHER) {
+      other.hidden = false;
+      input.value = '';
+      showError(null);
+      input.focus();
+      return;
+    }
+    other.hidden = true;
+    if ((value || null) === current) return;
+    apply(value || null);
+  }, { revert: () => { sel.value = other.hidden ? current ?? '' : OTHER; } });
+
+  other.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    // Typed as words: "Late refund" becomes late_refund; the server checks the rest.
+    const category = input.value.trim().toLowerCase().replace(/\s+/g, '_');
+    if (!category) { showError(t('admin.required', { field: t('conv.category') })); input.focus(); return; }
+    if (await apply(category)) sel.focus();
+  });
+  cancelBtn.addEventListener('click', () => {
+    other.hidden = true;
+    showError(null);
+    sel.value = current ?? '';
+    sel.focus();
+  });
+
+  return {
+    el,
+    update(summary) {
+      const next = summary.category ?? null;
+      const changed = next !== current;
+      current = next;
+      editable = permissions(summary).category;
+      sel.disabled = !editable;
+      el.dataset.value = current ?? '';
+      if (!editable) other.hidden = true;
+      if (changed || !sel.options.length) fillOptions();
+    },
+    destroy() { destroyed = true; },
+  };
 }

@@ -1,5 +1,6 @@
-// Admin pages: operators, groups, tags, canned responses and Telegram (admins only; the
-// router shows the forbidden view to anyone else before any of this loads).
+// Admin pages: operators, groups, tags, canned responses and Telegram (admins only), and
+// Automation (admins edit, supervisors read). The router shows the forbidden view to anyone
+// whose role is too low before any of this loads.
 
 import * as api from '../api.js';
 import * as store from '../store.js';
@@ -8,9 +9,10 @@ import { t, tc } from '../i18n.js';
 import { toast, toastError } from '../toast.js';
 import { crudPage } from './crud.js';
 import { mountTelegram } from './telegram.js';
+import { mountAutomation } from './automation.js';
 
 export function mountAdmin(el, page) {
-  const mount = { operators, groups, tags, canned, telegram: mountTelegram }[page];
+  const mount = { operators, groups, tags, canned, telegram: mountTelegram, automation: mountAutomation }[page];
   const handle = mount(el);
   return () => handle.dispose();
 }

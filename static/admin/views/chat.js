@@ -1,4 +1,4 @@
-// One conversation: header (alias, ticket, status, assignee), actions, history, typing
+// One conversation: header (alias, ticket, status, category, assignee), actions, history, typing
 // indicator, composer and the customer panel. Catches up with `resume` after loading the
 // newest page and after every reconnect, and sends read marks while the tab is visible.
 
@@ -9,7 +9,7 @@ import { t } from '../i18n.js';
 import { createTimeline } from './timeline.js';
 import { createComposer } from './composer.js';
 import { createContact } from './contact.js';
-import { renderActions } from './actions.js';
+import { renderActions, createCategoryControl } from './actions.js';
 import { assigneeLabel } from './names.js';
 
 const TYPING_TIMEOUT = 8000;
@@ -34,12 +34,13 @@ export function mountChat(el, id) {
   const timeline = createTimeline(id, { onAdvance: () => sendRead() });
   const composer = createComposer(id);
   const contact = createContact(id);
+  const category = createCategoryControl(id);
 
   const header = h('header', { class: 'chat-head' },
     back,
     h('div', { class: 'chat-id' },
       title,
-      h('div', { class: 'chat-sub' }, ticket, statusBox, assignee)),
+      h('div', { class: 'chat-sub' }, ticket, statusBox, assignee, category.el)),
     actions);
 
   replace(el, h('div', { class: 'chat', 'data-conversation': id },
@@ -61,6 +62,7 @@ export function mountChat(el, id) {
       h('span', { class: 'muted' }, `${t('conv.assignee')}: `),
       h('span', { class: 'assignee-name' }, assigneeLabel(summary.assignee)));
     renderActions(actions, summary, { onSummary: (next) => store.upsert(next) });
+    category.update(summary);
     composer.setSummary(summary);
     contact.setSummary(summary);
     store.emit('title', summary.alias);
@@ -144,5 +146,6 @@ export function mountChat(el, id) {
     timeline.destroy();
     composer.destroy();
     contact.destroy();
+    category.destroy();
   };
 }

@@ -1,5 +1,6 @@
 // The supervisor dashboard: the live queue, the team's presence and load, and today's
-// figures (GET /api/v1/stats from local midnight).
+// figures (GET /api/v1/stats from local midnight), with CSAT (the share of ratings that are
+// 4 or 5) overall, per operator and per group.
 
 import * as api from '../api.js';
 import * as store from '../store.js';
@@ -17,6 +18,7 @@ export function mountDashboard(el) {
   const onlineCount = h('span', { class: 'kpi-value', 'data-testid': 'online-count' }, '–');
   const oldestWait = h('span', { class: 'kpi-value', 'data-testid': 'oldest-wait' }, '–');
   const operatorsBody = h('tbody');
+  const groupsBody = h('tbody');
   const statsBox = h('div', { class: 'stats', 'data-testid': 'stats' }, h('p', { class: 'muted' }, t('list.loading')));
   const updated = h('p', { class: 'muted small', 'aria-live': 'polite' });
 
@@ -30,17 +32,29 @@ export function mountDashboard(el) {
       kpi(t('dash.online'), onlineCount),
       kpi(t('dash.oldest'), oldestWait)),
     h('div', { class: 'dash-grid' },
-      h('section', { class: 'card', 'aria-labelledby': 'dash-ops' },
-        h('h2', { id: 'dash-ops' }, t('dash.operators')),
-        h('div', { class: 'table-wrap' },
-          h('table', { class: 'table', 'data-testid': 'dash-operators' },
-            h('thead', {}, h('tr', {},
-              h('th', { scope: 'col' }, t('op.name')),
-              h('th', { scope: 'col' }, t('op.status')),
-              h('th', { scope: 'col' }, t('dash.load')),
-              h('th', { scope: 'col' }, t('op.tier')),
-              h('th', { scope: 'col' }, t('dash.handled')))),
-            operatorsBody))),
+      h('div', { class: 'dash-col' },
+        h('section', { class: 'card', 'aria-labelledby': 'dash-ops' },
+          h('h2', { id: 'dash-ops' }, t('dash.operators')),
+          h('div', { class: 'table-wrap' },
+            h('table', { class: 'table', 'data-testid': 'dash-operators' },
+              h('thead', {}, h('tr', {},
+                h('th', { scope: 'col' }, t('op.name')),
+                h('th', { scope: 'col' }, t('op.status')),
+                h('th', { scope: 'col' }, t('dash.load')),
+                h('th', { scope: 'col' }, t('op.tier')),
+                h('th', { scope: 'col' }, t('dash.handled')),
+                h('th', { scope: 'col', title: t('stats.csatTitle') }, t('dash.csat')))),
+              operatorsBody))),
+        h('section', { class: 'card', 'aria-labelledby': 'dash-groups' },
+          h('h2', { id: 'dash-groups' }, t('dash.groups')),
+          h('div', { class: 'table-wrap' },
+            h('table', { class: 'table', 'data-testid': 'dash-groups' },
+              h('thead', {}, h('tr', {},
+                h('th', { scope: 'col' }, t('dash.group')),
+                h('th', { scope: 'col' }, t('dash.handled')),
+                h('th', { scope: 'col' }, t('dash.rated')),
+                h('th', { scope: 'col', title: t('stats.csatTitle') }, t('dash.csat')))),
+              groupsBody)))),
       h('section', { class: 'card', 'aria-labelledby': 'dash-stats' },
         h('h2', { id: 'dash-stats' }, t('dash.today')),
         statsBox))));
@@ -60,6 +74,7 @@ export function mountDashboard(el) {
 
   // --------------------------------------------------------------- operators
 
+  // Today's figures per operator id: handled, rated, csat_share.
   let handled = new Map();
   async function loadOperators() {
     try {
@@ -79,7 +94,8 @@ export function mountDashboard(el) {
             h('span', { class: 'load-text' }, `${op.load} / ${op.max_concurrent}`),
             h('span', { class: 'meter', role: 'presentation' }, h('span', { class: `meter-fill${ratio >= 1 ? ' full' : ''}`, style: `width:${Math.round(ratio * 100)}%` }))),
           h('td', {}, `L${op.tier}`),
-          h('td', {}, String(handled.get(op.id) ?? '–')));
+          h('td', { 'data-testid': 'op-handled' }, String(handled.get(op.id)?.handled ?? '–')),
+          h('td', { 'data-testid': 'op-csat', title: rated(handled.get(op.id)) }, percent(handled.get(op.id)?.csat_share)));
       }));
       updated.textContent = t('dash.updated', { time: shortTime(new Date().toISOString()) });
     } catch (err) {
@@ -95,7 +111,9 @@ export function mountDashboard(el) {
     try {
       const s = await api.get('/stats', { from: midnight.toISOString() });
       if (disposed) return;
-      handled = new Map((s.operators ?? []).map((o) => [o.id, o.handled]));
+      handled = new Map((s.operators ?? []).map((o) => [o.id, o]));
+      renderOperatorCsat();
+      renderGroups(s.groups ?? []);
       const v = s.conversations ?? {};
       replace(statsBox,
         h('dl', { class: 'stat-grid' },
@@ -109,10 +127,34 @@ export function mountDashboard(el) {
         h('dl', { class: 'stat-grid' },
           stat(t('stats.firstResponse'), `${duration(s.first_response?.median_secs)} / ${duration(s.first_response?.p90_secs)}`, null, t('stats.medianP90')),
           stat(t('stats.resolution'), `${duration(s.resolution?.median_secs)} / ${duration(s.resolution?.p90_secs)}`, null, t('stats.medianP90')),
-          stat(t('stats.csat'), s.csat?.average != null ? `${s.csat.average.toFixed(1)} / 5` : '—', null, t('stats.rated', { n: s.csat?.count ?? 0 }))));
+          stat(t('stats.csat'), s.csat?.average != null ? `${s.csat.average.toFixed(1)} / 5` : '—', null, t('stats.rated', { n: s.csat?.count ?? 0 })),
+          stat(t('dash.csat'), percent(s.csat?.share), 'stat-csat', t('stats.csatHint', { n: s.csat?.satisfied ?? 0, total: s.csat?.count ?? 0 }))));
     } catch (err) {
       if (!disposed) replace(statsBox, h('p', { class: 'muted' }, err.message));
     }
+  }
+
+  // The operators' rows may be drawn before today's figures arrive: their CSAT cells follow.
+  function renderOperatorCsat() {
+    for (const row of operatorsBody.querySelectorAll('tr[data-operator]')) {
+      const figures = handled.get(row.dataset.operator);
+      const csat = row.querySelector('[data-testid="op-csat"]');
+      const count = row.querySelector('[data-testid="op-handled"]');
+      if (csat) {
+        csat.textContent = percent(figures?.csat_share);
+        csat.title = rated(figures);
+      }
+      if (count) count.textContent = String(figures?.handled ?? '–');
+    }
+  }
+
+  function renderGroups(groups) {
+    replace(groupsBody, groups.filter((g) => !g.deleted || g.handled > 0).map((g) =>
+      h('tr', { 'data-group': g.id },
+        h('th', { scope: 'row' }, g.name),
+        h('td', {}, String(g.handled)),
+        h('td', {}, String(g.rated)),
+        h('td', { 'data-testid': 'group-csat', title: rated(g) }, percent(g.csat_share)))));
   }
 
   const refreshOps = debounce(loadOperators, 800);
@@ -146,6 +188,16 @@ function kpi(label, valueEl, href) {
   return href
     ? h('a', { class: 'kpi card', href }, body)
     : h('div', { class: 'kpi card' }, body);
+}
+
+/** A share (0–1) as a whole percentage; a dash when there is none (nothing rated). */
+function percent(share) {
+  return share === null || share === undefined ? '—' : `${Math.round(share * 100)}%`;
+}
+
+/** "2 of 3 rated 4–5", for a cell's tooltip. */
+function rated(figures) {
+  return figures?.rated ? t('stats.csatHint', { n: figures.satisfied ?? 0, total: figures.rated }) : '';
 }
 
 function stat(label, value, testid, hint) {

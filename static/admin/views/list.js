@@ -1,6 +1,6 @@
 // The conversation lists: queue (waiting), mine (assigned to me) and all (supervisors).
-// Status, priority, channel and tag filters go to the server (`GET /conversations?…`), and so
-// does paging (`next` keeps the filters). The list shows what the server returned for the
+// Status, priority, channel, tag and category filters go to the server (`GET /conversations?…`),
+// and so does paging (`next` keeps the filters). The list shows what the server returned for the
 // current filters plus what live `conversation` frames make match; a conversation whose new
 // summary stops matching leaves it.
 
@@ -10,12 +10,13 @@ import { h, replace, select, pill, timeEl } from '../dom.js';
 import { t, tc } from '../i18n.js';
 import { toast, toastError } from '../toast.js';
 import { assigneeLabel } from './names.js';
+import { knownCategories, CATEGORY } from './automation.js';
 
 const STATUSES = ['pending', 'active', 'resolved', 'closed'];
 const PRIORITIES = ['urgent', 'high', 'medium', 'low'];
 const CHANNELS = ['web', 'telegram'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const NO_FILTERS = { status: '', priority: '', tag: '', channel: '' };
+const NO_FILTERS = { status: '', priority: '', tag: '', channel: '', category: '' };
 
 function loadFilters(kind) {
   let saved = {};
@@ -26,6 +27,7 @@ function loadFilters(kind) {
   if (!PRIORITIES.includes(f.priority)) f.priority = '';
   if (!CHANNELS.includes(f.channel)) f.channel = '';
   if (!UUID.test(f.tag)) f.tag = '';
+  if (!CATEGORY.test(f.category)) f.category = '';
   if (kind === 'queue') f.status = '';
   return f;
 }
@@ -52,7 +54,9 @@ export function mountList(el, kind) {
   const tagSel = select({ 'data-testid': 'filter-tag', 'aria-label': t('filter.tag') }, [['', t('filter.anyTag')]], '');
   const channelSel = select({ 'data-testid': 'filter-channel', 'aria-label': t('filter.channel') },
     [['', t('filter.anyChannel')], ...CHANNELS.map((c) => [c, t(`channel.${c}`)])], filters.channel);
-  const selects = { status: statusSel, priority: prioritySel, tag: tagSel, channel: channelSel };
+  const categorySel = select({ 'data-testid': 'filter-category', 'aria-label': t('filter.category') },
+    [['', t('filter.anyCategory')], ...(filters.category ? [[filters.category, filters.category]] : [])], filters.category);
+  const selects = { status: statusSel, priority: prioritySel, tag: tagSel, channel: channelSel, category: categorySel };
 
   const list = h('ul', { class: 'conv-list', 'aria-label': t(`nav.${kind}`) });
   const emptyText = h('span', {}, t('list.empty'));
@@ -64,7 +68,7 @@ export function mountList(el, kind) {
   const view = h('div', { class: 'list-view', 'data-list': kind, 'data-loading': 'true' },
     h('header', { class: 'pane-head' }, title, count),
     h('div', { class: 'filters', role: 'group', 'aria-label': t('filter.label') },
-      statusSel, prioritySel, tagSel, channelSel),
+      statusSel, prioritySel, tagSel, channelSel, categorySel),
     status,
     list, empty, more);
   replace(el, view);
@@ -89,8 +93,23 @@ export function mountList(el, kind) {
   };
   store.loadTags().then(fillTags).catch(() => {});
 
+  /** The categories offered: the templates' and those of listed conversations. */
+  const fillCategories = async () => {
+    const known = await knownCategories().catch(() => []);
+    if (disposed) return;
+    const values = new Set(known);
+    if (filters.category) values.add(filters.category);
+    const have = [...categorySel.options].map((o) => o.value).filter(Boolean);
+    const want = [...values].sort();
+    if (have.join('\n') === want.join('\n')) return;
+    replace(categorySel, h('option', { value: '' }, t('filter.anyCategory')),
+      want.map((c) => h('option', { value: c }, c)));
+    categorySel.value = filters.category;
+  };
+  fillCategories();
+
   const saveFilters = () => sessionStorage.setItem(`sb.filters.${kind}`, JSON.stringify(filters));
-  const filtered = () => Boolean(filters.priority || filters.tag || filters.channel || (filters.status && kind !== 'queue'));
+  const filtered = () => Boolean(filters.priority || filters.tag || filters.channel || filters.category || (filters.status && kind !== 'queue'));
 
   function setFilters(changes) {
     Object.assign(filters, changes);
@@ -128,6 +147,7 @@ export function mountList(el, kind) {
       priority: filters.priority || undefined,
       channel: filters.channel || undefined,
       tag: filters.tag || undefined,
+      category: filters.category || undefined,
     };
     if (kind === 'queue') return [{ status: 'pending', ...common }];
     if (s === '') return [{ status: 'pending', ...common }, { status: 'active', ...common }];
@@ -204,6 +224,7 @@ export function mountList(el, kind) {
     if (kind === 'mine' && c.assignee !== store.state.me?.id) return false;
     if (filters.priority && c.priority !== filters.priority) return false;
     if (filters.channel && c.channel !== filters.channel) return false;
+    if (filters.category && c.category !== filters.category) return false;
     if (filters.tag) {
       if (!tagNames) return null;
       const name = tagNames.get(filters.tag);
@@ -214,6 +235,7 @@ export function mountList(el, kind) {
 
   /** A changed summary (live frame, an action's answer, a page): it joins or leaves. */
   function onConv(c) {
+    if (c.category && ![...categorySel.options].some((o) => o.value === c.category)) fillCategories();
     const m = matches(c);
     if (m === true) members.add(c.id);
     else if (m === false) members.delete(c.id);
@@ -252,6 +274,7 @@ export function mountList(el, kind) {
       pill('status', c.status),
       pill('priority', c.priority),
       c.level > 0 ? h('span', { class: 'pill pill-level', title: t('conv.level') }, `L${c.level + 1}`) : null,
+      c.category ? h('span', { class: 'cat-chip', 'data-testid': 'conv-category', title: t('conv.category') }, c.category) : null,
       (c.tags ?? []).slice(0, 3).map((tag) => h('span', { class: 'tag-chip tag-chip-small' }, tag)),
       kind !== 'mine' && c.assignee ? h('span', { class: 'conv-assignee' }, assigneeLabel(c.assignee)) : null));
     return h('li', {}, link);

@@ -64,6 +64,9 @@ export function createTimeline(conversationId, { onAdvance } = {}) {
       return h('li', attrs,
         h('span', { class: 'ev-system-text' },
           ev.data?.internal ? h('span', { class: 'ev-label' }, `${t('chat.internal')} · `) : null,
+          ev.data?.action === 'auto_reply'
+            ? h('span', { class: 'ev-label' }, `${t('chat.autoReply', { category: ev.data.category ?? '' })} · `)
+            : null,
           h('span', { class: 'ev-text' }, ev.text)),
         ' ',
         timeEl(ev.at, 'ev-time'));
