@@ -4,7 +4,9 @@
 #   1. builds the release binaries into target-bench/ (BENCH_NO_BUILD=1 skips it);
 #   2. each round: the baseline server starts on a fresh, empty database and idles for
 #      BENCH_IDLE_SECS (60): its RSS and CPU time are read from /proc;
-#   3. then a fresh database gets BENCH_IDLE (100,000) open conversations, each with one customer
+#   3. a control: the same conversations as in 4 with their deadline rows deleted, so what
+#      timers add to RSS and idle CPU shows beside what the open conversations themselves cost;
+#   4. then a fresh database gets BENCH_IDLE (100,000) open conversations, each with one customer
 #      message and its idle deadline a day away, and BENCH_DUE (1,000) more whose deadlines all
 #      fall due in the same second, after the idle period (bench/sql/timers-data.sql). The
 #      server starts on it: the time to re-arm the timers ("timers armed" in its log), its RSS
@@ -82,6 +84,15 @@ for ((round = 1; round <= ${BENCH_REPEAT:-3}; round++)); do
     read -r base_rss base_cpu < <(idle_sample)
     stop_server
 
+    log "round $round: control ($IDLE + $DUE open conversations, no deadlines)"
+    fresh_db
+    psql "$PG_BASE/$DB" -q -v idle="$IDLE" -v due="$DUE" -v due_at="$(date -u '+%Y-%m-%d %H:%M:%S+00')" \
+        -f bench/sql/timers-data.sql >/dev/null
+    psql "$PG_BASE/$DB" -qc "DELETE FROM deadlines" >/dev/null
+    start_server "$OUT/control-$round.log"
+    read -r control_rss control_cpu < <(idle_sample)
+    stop_server
+
     log "round $round: $IDLE idle conversations with timers, $DUE falling due together"
     fresh_db
     # The due second: after start-up and the idle sample, with a margin.
@@ -110,6 +121,7 @@ for ((round = 1; round <= ${BENCH_REPEAT:-3}; round++)); do
     left=$(psql "$PG_BASE/$DB" -tAc "SELECT count(*) FROM deadlines WHERE due_at <= now()")
     stop_server
     line="round=$round idle=$IDLE due=$DUE baseline_rss_kib=$base_rss baseline_idle_cpu_ms=$base_cpu \
+control_rss_kib=$control_rss control_idle_cpu_ms=$control_cpu \
 rss_kib=$rss idle_cpu_ms=$cpu idle_secs=$IDLE_SECS start_to_healthy_ms=$start_ms rearm_ms=${armed:-?} \
 all_due_closed_after_ms=$fired_ms closed=$closed due_left=$left"
     log "$line"

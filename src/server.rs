@@ -135,7 +135,10 @@ pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Runn
         state_clock.clone(),
         automation.clone(),
     );
-    router_thread.spawn(scheduler.clone().run());
+    // Its own thread: deadlines falling due in a burst are not held up by routing work.
+    let scheduler_thread = Arbiter::new();
+    scheduler_thread.spawn(scheduler.clone().run());
+    arbiters.push(scheduler_thread);
     arbiters.push(router_thread);
     arbiters.push(writer_thread);
 

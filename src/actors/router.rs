@@ -36,6 +36,8 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// Unused conversations deleted per sweep at most.
 const PURGE_BATCH: usize = 200;
+/// How long queue moves gather before waiting customers are told their new places.
+const POSITIONS_DELAY: Duration = Duration::from_millis(50);
 /// Assignments remembered to estimate how fast the queue moves.
 const RECENT_ASSIGNMENTS: usize = 20;
 
@@ -315,6 +317,8 @@ pub struct Router {
     queue_listeners: Vec<(Channel, Recipient<WaitingAt>)>,
     /// Told which groups have someone online (offline auto-replies depend on it).
     automation: Option<Arc<crate::automation::Automation>>,
+    /// A `tell_positions` is on its way.
+    positions_scheduled: bool,
 }
 
 impl Router {
@@ -341,6 +345,7 @@ impl Router {
             recent_waits: VecDeque::new(),
             queue_listeners: Vec::new(),
             automation: None,
+            positions_scheduled: false,
         }
     }
 
@@ -380,7 +385,7 @@ impl Router {
                     act.loaded = true;
                     tracing::info!(open = rows.len(), queued = act.queue.len(), "router loaded");
                     act.route(ctx);
-                    act.tell_positions();
+                    act.tell_positions_soon(ctx);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "router could not load its state; retrying");
@@ -407,7 +412,7 @@ impl Router {
                     act.groups = team;
                     act.count_online();
                     act.route(ctx);
-                    act.tell_positions();
+                    act.tell_positions_soon(ctx);
                 }
                 Err(e) => tracing::warn!(error = %e, "router could not reload the team"),
             }),
@@ -618,7 +623,7 @@ impl Router {
         self.track(id, previous);
         ctx.run_later(RETRY_DELAY, |act, ctx| {
             act.route(ctx);
-            act.tell_positions();
+            act.tell_positions_soon(ctx);
         });
     }
 
@@ -635,6 +640,20 @@ impl Router {
     /// Tells every waiting conversation whose place changed since the last time: only the
     /// part of the queue from the first changed place on is looked at, and nothing at all when
     /// the queue did not change.
+    /// Positions are told once a burst of queue changes is over (a thousand conversations
+    /// leaving the front of a long queue cost one pass, not a thousand).
+    fn tell_positions_soon(&mut self, ctx: &mut Context<Self>) {
+        metrics::gauge!(telemetry::QUEUE_LENGTH).set(self.queue.len() as f64);
+        if self.positions_scheduled || self.dirty_from.is_none() {
+            return;
+        }
+        self.positions_scheduled = true;
+        ctx.run_later(POSITIONS_DELAY, |act, _ctx| {
+            act.positions_scheduled = false;
+            act.tell_positions();
+        });
+    }
+
     fn tell_positions(&mut self) {
         metrics::gauge!(telemetry::QUEUE_LENGTH).set(self.queue.len() as f64);
         let Some(from) = self.dirty_from.take() else {
@@ -722,7 +741,7 @@ impl Router {
         }
         self.purge_empty(now, ctx);
         self.route(ctx);
-        self.tell_positions();
+        self.tell_positions_soon(ctx);
     }
 
     /// Deletes conversations nobody wrote in for `empty_ttl` whose actor is not running (a
@@ -949,7 +968,7 @@ impl Handler<OperatorConnected> for Router {
         self.count_online();
         if known {
             self.route(ctx);
-            self.tell_positions();
+            self.tell_positions_soon(ctx);
         } else {
             // An operator added since start-up (e.g. from the CLI): learn their groups first.
             self.reload_team(ctx);
@@ -997,7 +1016,7 @@ impl Handler<SetPresence> for Router {
     fn handle(&mut self, msg: SetPresence, ctx: &mut Context<Self>) {
         self.set_presence(msg.operator, msg.presence);
         self.route(ctx);
-        self.tell_positions();
+        self.tell_positions_soon(ctx);
     }
 }
 
@@ -1042,7 +1061,7 @@ impl Handler<OperatorUpdated> for Router {
             }
         }
         self.route(ctx);
-        self.tell_positions();
+        self.tell_positions_soon(ctx);
     }
 }
 
@@ -1104,7 +1123,7 @@ impl Handler<ConversationChanged> for Router {
             self.reload_team(ctx);
         }
         self.route(ctx);
-        self.tell_positions();
+        self.tell_positions_soon(ctx);
     }
 }
 

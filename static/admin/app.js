@@ -304,23 +304,6 @@ store.on('me', () => {
 
 // ------------------------------------------------------------- automation
 
-/** conversation id → seq of the newest category event applied to its summary */
-const categorySeqs = new Map();
-
-/**
- * What system events tell the summaries: a category an operator set (that alone sends no
- * `conversation` frame) or an auto-reply's, which the conversation takes when it has none.
- */
-function applyCategory(ev) {
-  const { action, category } = ev.data;
-  const c = store.conv(ev.conversation_id);
-  if (!c || ev.seq <= (categorySeqs.get(c.id) ?? 0)) return;
-  if (action === 'category' || (action === 'auto_reply' && !c.category)) {
-    categorySeqs.set(c.id, ev.seq);
-    if ((c.category ?? null) !== (category ?? null)) store.upsert({ id: c.id, category: category ?? null });
-  }
-}
-
 /** An escalation for supervisors and admins, named by its conversation's ticket and alias. */
 async function escalated(info) {
   if (!store.isSupervisor()) return;
@@ -333,7 +316,6 @@ async function escalated(info) {
 
 store.on('event', (ev) => {
   if (ev.kind !== 'system' || !ev.data) return;
-  applyCategory(ev);
   // My own escalation needs no alert; one by a rule or a colleague does.
   if (ev.data.action === 'escalated' && ev.data.operator_id !== store.state.me?.id) {
     escalated({

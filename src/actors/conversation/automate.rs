@@ -19,6 +19,17 @@ use crate::ids::OperatorId;
 impl State {
     /// The deadlines `snap` calls for.
     pub(super) fn wanted_deadlines(&self, snap: &Snapshot, deps: &ConversationDeps) -> Armed {
+        wanted_deadlines(snap, self.created_at, deps)
+    }
+}
+
+/// The deadlines a conversation in the state `snap` (opened at `created_at`) calls for.
+pub(super) fn wanted_deadlines(
+    snap: &Snapshot,
+    created_at: DateTime<Utc>,
+    deps: &ConversationDeps,
+) -> Armed {
+    {
         let config = &deps.config;
         let mut wanted = Armed::new();
         // Settings are bounded here so that no setting can overflow a date (a century at most).
@@ -34,10 +45,10 @@ impl State {
                 {
                     wanted.insert(
                         Kind::Abandoned,
-                        self.created_at + hours(config.abandoned_close_hours),
+                        created_at + hours(config.abandoned_close_hours),
                     );
                 } else if config.auto_close_idle_hours > 0 {
-                    let last = snap.last_message_at.unwrap_or(self.created_at);
+                    let last = snap.last_message_at.unwrap_or(created_at);
                     wanted.insert(Kind::Idle, last + hours(config.auto_close_idle_hours));
                 }
                 let rules = deps.automation.rules();
@@ -67,7 +78,9 @@ impl State {
         }
         wanted
     }
+}
 
+impl State {
     /// What a customer's message `text` sets off: an auto-reply when nobody of the group is
     /// at work, and an escalation when a rule says so. Added to `plan`, which holds the message.
     pub(super) fn automate(

@@ -61,6 +61,7 @@ pub struct Opened {
 /// optional first message (seq 1), in one transaction. No actor exists for it yet, so nothing
 /// else can be writing its events; the router is told once it is committed.
 pub async fn open(deps: &ConversationDeps, request: OpenRequest) -> AppResult<Opened> {
+    use crate::automation::deadlines;
     use crate::db::conversations::{NewContact, NewConversation};
     use crate::db::sessions::{self, NewWidgetSession};
     use crate::domain::Priority;
@@ -157,6 +158,43 @@ pub async fn open(deps: &ConversationDeps, request: OpenRequest) -> AppResult<Op
             }
         });
         let from_customer = first.as_ref().is_some_and(|e| e.author == Author::Visitor);
+        // Its deadlines (auto-close, the first-response SLA), and, for a customer's first
+        // message, `Automate`: its actor runs the message's automation (an auto-reply, an
+        // escalation) soon and exactly once.
+        let armed: Vec<(ConversationId, deadlines::Change)> = {
+            let memo = crate::automation::Memo {
+                customer_wrote_at: from_customer.then_some(now),
+                ..Default::default()
+            };
+            let snap = crate::db::conversations::Snapshot {
+                id,
+                group_id: group.id,
+                status: ConversationStatus::Pending,
+                priority: Priority::Medium,
+                level: 0,
+                assignee_id: None,
+                assigned_at: None,
+                first_response_at: None,
+                resolved_at: None,
+                closed_at: None,
+                last_seq: i64::from(request.first.is_some()),
+                last_message_at: request.first.as_ref().map(|_| now),
+                unanswered: i32::from(from_customer),
+                visitor_read_seq: 0,
+                operator_read_seq: 0,
+                updated_at: now,
+                category: None,
+                automation: memo,
+            };
+            let mut wanted = super::automate::wanted_deadlines(&snap, now, deps);
+            if from_customer && deps.config.automation {
+                wanted.insert(deadlines::Kind::Automate, now);
+            }
+            deadlines::changes(&deadlines::Armed::new(), &wanted, now)
+                .into_iter()
+                .map(|c| (id, c))
+                .collect()
+        };
         let calls = match &first {
             Some(event) => {
                 let conv = crate::telegram::outbox::Conversation {
@@ -235,15 +273,7 @@ pub async fn open(deps: &ConversationDeps, request: OpenRequest) -> AppResult<Op
                 }
                 crate::telegram::outbox::insert(conn, &calls).await?;
                 if first.is_some() {
-                    // Its actor runs the first message's automation (an auto-reply, an
-                    // escalation) and sets its deadlines, soon and exactly once.
-                    use crate::automation::deadlines::{self, Change, Kind};
-                    let kind = if from_customer && deps.config.automation {
-                        Kind::Automate
-                    } else {
-                        Kind::Review
-                    };
-                    deadlines::write(conn, &[(id, Change::Set(kind, now))]).await?;
+                    deadlines::write(conn, &armed).await?;
                 }
                 Ok(())
             })
@@ -253,8 +283,15 @@ pub async fn open(deps: &ConversationDeps, request: OpenRequest) -> AppResult<Op
                 if !calls.is_empty() {
                     deps.telegram_outbox.notify_one();
                 }
-                if first.is_some() {
-                    deps.automation.timers.arm(now);
+                let earliest = armed
+                    .iter()
+                    .filter_map(|(_, c)| match c {
+                        deadlines::Change::Set(_, due) => Some(*due),
+                        deadlines::Change::Clear(_) => None,
+                    })
+                    .min();
+                if let (true, Some(due)) = (first.is_some(), earliest) {
+                    deps.automation.timers.arm(due);
                 }
                 let (row, alias) = conversations::find(&mut conn, id).await?;
                 let summary = ConversationSummary::from(&(row, alias));
