@@ -270,6 +270,8 @@ pub struct Conversation {
     last_activity: Instant,
     /// A `PersistReads` is on its way.
     reads_scheduled: bool,
+    /// The queue position the visitors' sockets were last told (a socket joining resets it).
+    queue_told: Option<usize>,
 }
 
 impl Conversation {
@@ -296,6 +298,7 @@ impl Conversation {
             alive: watch::channel(()).0,
             last_activity: Instant::now(),
             reads_scheduled: false,
+            queue_told: None,
         }
     }
 
@@ -621,6 +624,7 @@ impl Handler<Join> for Conversation {
                 msg.recipient.push_control(VisitorPush::new(welcome, None));
             }
             act.visitors.insert(msg.session, msg.recipient);
+            act.queue_told = None;
             if status == ConversationStatus::Pending {
                 act.deps.router.do_send(QueryPosition(act.id));
             }
@@ -977,6 +981,12 @@ impl Handler<QueuePosition> for Conversation {
     type Result = ();
 
     fn handle(&mut self, msg: QueuePosition, _ctx: &mut Context<Self>) {
+        // The router may say a place twice (a batch of moves and this actor's start): the
+        // sockets that heard it need not hear it again.
+        if self.queue_told == Some(msg.position) {
+            return;
+        }
+        self.queue_told = Some(msg.position);
         let frame = encode(&VisitorOut::Queue {
             position: msg.position,
             estimated_wait_secs: msg.estimated_wait_secs,
