@@ -131,22 +131,24 @@ async fn an_offline_team_auto_replies_once_per_offline_period_in_the_customers_l
     // An operator of the group comes online and goes: the next message is answered again,
     // and the category the first reply found stays.
     let ann = server.add_operator("Ann Agent", Role::Agent, 0).await;
+    let automation = server.running.as_ref().unwrap().automation.clone();
+    let group: switchboard::ids::GroupId = server
+        .text("SELECT id::text AS value FROM groups WHERE is_default")
+        .await
+        .parse()
+        .unwrap();
     let (ws, _) = server.operator_ws(&ann).await;
+    server
+        .eventually("the router counts ann at work", || async {
+            automation.group_presence(group).online
+        })
+        .await;
     clock.advance(Duration::minutes(1));
     ws.close().await;
     // Once the router has seen the socket go, the next message is answered again.
-    let router = server.running.as_ref().unwrap().router.clone();
     server
-        .eventually("the router saw the team go offline", || {
-            let router = router.clone();
-            async move {
-                router
-                    .send(switchboard::actors::router::Stats)
-                    .await
-                    .unwrap()
-                    .operators_online
-                    == 0
-            }
+        .eventually("the router saw the team go offline", || async {
+            !automation.group_presence(group).online
         })
         .await;
     say(&mut visitor, "c4", "payment problem").await;
