@@ -39,8 +39,6 @@ pub struct Memo {
     /// The last escalation: the first-response clock restarts from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub escalated_at: Option<DateTime<Utc>>,
-    /// Triggers that fired at the current level (`rules::Trigger::bit`).
-    pub fired: u8,
     /// Unanswered messages when the level last rose: the count starts again from there.
     pub mark: i32,
     /// The customer was told their case went to senior support.

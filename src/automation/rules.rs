@@ -104,16 +104,6 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    /// The bit a trigger sets in the conversation's memory once it fired at a level.
-    pub fn bit(self) -> u8 {
-        match self {
-            Trigger::Unanswered => 1,
-            Trigger::Keyword => 2,
-            Trigger::FirstResponse => 4,
-            Trigger::Manual => 8,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Unanswered => "unanswered",

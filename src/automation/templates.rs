@@ -281,18 +281,9 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> QueryResult<()> {
         if first == 0 {
             return Ok(());
         }
+        // The table is empty: its first start is now.
         for body in defaults() {
-            diesel::insert_into(auto_replies::table)
-                .values((
-                    auto_replies::id.eq(Uuid::now_v7()),
-                    auto_replies::category.eq(&body.category),
-                    auto_replies::keywords.eq(json(&body.keywords)),
-                    auto_replies::replies.eq(json(&body.replies)),
-                    auto_replies::is_fallback.eq(body.is_fallback),
-                ))
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
+            insert(conn, &body).await?;
         }
         Ok(())
     })

@@ -184,7 +184,6 @@ impl State {
         plan.snap.level += 1;
         plan.snap.priority = Priority::Urgent;
         let memo = &mut plan.snap.automation;
-        memo.fired |= trigger.bit();
         memo.mark = plan.snap.unanswered;
         memo.escalated_at = Some(now);
         let level = plan.snap.level;
@@ -301,15 +300,14 @@ impl State {
     }
 }
 
-/// Keywords found in a text, for tests of rules.
-#[cfg(test)]
-fn found(keywords: &[intent::Keyword], text: &str) -> bool {
-    intent::hits(keywords, &intent::words(text)) > 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keywords found in a text.
+    fn found(keywords: &[intent::Keyword], text: &str) -> bool {
+        intent::hits(keywords, &intent::words(text)) > 0
+    }
 
     #[test]
     fn the_default_trigger_words_are_found_in_both_scripts() {
